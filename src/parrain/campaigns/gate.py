@@ -1,0 +1,43 @@
+"""The launch gate: checks a campaign must pass to go live (and to resume).
+
+Other domains register their checks here (consent: the data-use declaration passes the
+policy; terms: no critical finding) without campaigns importing them. A check returns the
+findings that block the launch; an empty list means it passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from parrain.campaigns.models import Campaign
+from parrain.kit.clock import Clock
+
+
+@dataclass(frozen=True, slots=True)
+class GateFinding:
+    check: str
+    message: str
+
+
+LaunchCheck = Callable[[Session, Campaign, Clock], list[GateFinding]]
+
+_checks: dict[str, LaunchCheck] = {}
+
+
+def register_launch_check(name: str, check: LaunchCheck) -> None:
+    """Add (or replace) the check called ``name``; checks run in registration order."""
+    _checks[name] = check
+
+
+def registered_checks() -> list[str]:
+    return list(_checks)
+
+
+def run_launch_gate(session: Session, campaign: Campaign, clock: Clock) -> list[GateFinding]:
+    findings: list[GateFinding] = []
+    for check in _checks.values():
+        findings.extend(check(session, campaign, clock))
+    return findings

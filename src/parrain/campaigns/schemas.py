@@ -1,0 +1,167 @@
+"""Pydantic shapes of campaigns. Amounts are integers of minor units (pence, cents)."""
+
+from __future__ import annotations
+
+import enum
+import functools
+from datetime import datetime
+from typing import Annotated, Self
+from uuid import UUID
+
+from babel import Locale
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from parrain.kit.money import MAX_MINOR_UNITS, Money, validate_currency
+
+
+class CampaignStatus(enum.StrEnum):
+    DRAFT = "draft"
+    LIVE = "live"
+    PAUSED = "paused"
+    ENDED = "ended"
+
+
+@functools.cache
+def _territories() -> frozenset[str]:
+    return frozenset(c for c in Locale("en").territories if isinstance(c, str) and len(c) == 2)
+
+
+@functools.cache
+def _languages() -> frozenset[str]:
+    return frozenset(c for c in Locale("en").languages if isinstance(c, str) and len(c) == 2)
+
+
+def _market(value: str) -> str:
+    code = value.upper()
+    if code not in _territories():
+        raise ValueError(f"{value!r} is not an ISO 3166 country code such as GB or FR")
+    return code
+
+
+def _language(value: str) -> str:
+    code = value.lower()
+    if code not in _languages():
+        raise ValueError(f"{value!r} is not an ISO 639-1 language code such as en or fr")
+    return code
+
+
+def _currency(value: str) -> str:
+    try:
+        return validate_currency(value.upper())
+    except Exception:
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code such as GBP") from None
+
+
+Market = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_market)]
+Language = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_language)]
+Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
+MinorUnits = Annotated[int, Field(strict=True, ge=0, le=MAX_MINOR_UNITS)]
+
+
+class _Rules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    friends_needed: int | None = Field(default=None, ge=1, le=100)
+    enrolment_window_hours: int | None = Field(default=None, ge=1, le=24 * 30)
+    reward_cash_minor: MinorUnits | None = None
+    reward_coupon_minor: MinorUnits | None = None
+    friend_welcome_minor: MinorUnits | None = None
+    holding_days: int | None = Field(default=None, ge=0, le=365)
+
+
+class CampaignCreate(_Rules):
+    """A new draft campaign."""
+
+    name: str = Field(min_length=1, max_length=120)
+    market: Market
+    currency: Currency
+    languages: list[Language] = Field(min_length=1, max_length=10)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    friends_needed: int = Field(ge=1, le=100)
+    enrolment_window_hours: int = Field(default=24, ge=1, le=24 * 30)
+    reward_cash_minor: MinorUnits
+    reward_coupon_minor: MinorUnits
+    friend_welcome_minor: MinorUnits = 0
+    holding_days: int = Field(default=7, ge=0, le=365)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.starts_at >= self.ends_at:
+            raise ValueError("the campaign must end after it starts")
+        if self.reward_cash_minor + self.reward_coupon_minor == 0:
+            raise ValueError("the reward must be greater than zero")
+        if self.reward_cash_minor + self.reward_coupon_minor > MAX_MINOR_UNITS:
+            raise ValueError("the reward exceeds 2^63-1 minor units")
+        if len(set(self.languages)) != len(self.languages):
+            raise ValueError("a language is listed twice")
+        return self
+
+
+class CampaignUpdate(_Rules):
+    """Changes to a draft; fields left out keep their value."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    languages: list[Language] | None = Field(default=None, min_length=1, max_length=10)
+
+
+class FundingCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_minor: int = Field(strict=True, gt=0, le=MAX_MINOR_UNITS)
+    currency: Currency
+    funding_id: UUID | None = Field(
+        default=None,
+        description="Idempotency key: the same id funds once, however often it is sent.",
+    )
+
+
+class BudgetRead(BaseModel):
+    currency: str
+    funded_minor: int
+    held_minor: int
+    spent_minor: int
+    available_minor: int
+    available_display: str
+
+    @classmethod
+    def of(cls, *, currency: str, funded: int, held: int, spent: int, locale: str) -> BudgetRead:
+        available = funded - held - spent
+        return cls(
+            currency=currency,
+            funded_minor=funded,
+            held_minor=held,
+            spent_minor=spent,
+            available_minor=available,
+            available_display=Money(available, currency).format(locale),
+        )
+
+
+class CampaignRead(BaseModel):
+    id: UUID
+    name: str
+    market: str
+    currency: str
+    languages: list[str]
+    status: CampaignStatus
+    starts_at: datetime
+    ends_at: datetime
+    friends_needed: int
+    enrolment_window_hours: int
+    reward_minor: int
+    reward_cash_minor: int
+    reward_coupon_minor: int
+    reward_display: str
+    friend_welcome_minor: int
+    holding_days: int
+    budget: BudgetRead
+    created_at: datetime
+    launched_at: datetime | None
+    ended_at: datetime | None
+
+
+class GateFindingRead(BaseModel):
+    check: str
+    message: str

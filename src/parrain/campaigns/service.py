@@ -1,0 +1,521 @@
+"""Campaign operations: drafts, funding, the lifecycle and budget holds. Nothing commits.
+
+Each campaign owns three ledger accounts in its currency:
+
+* ``budget``: the prize fund, credited by funding and never debited past its credits
+  (pending holds included), so a campaign can never overspend;
+* ``cash_payable``: reward cash owed to members until it is paid out to PayPal;
+* ``coupon_liability``: coupon value owed to members and friends until spent or expired.
+
+Funding moves money from the operator's funding account of that currency into the budget.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from babel import Locale, UnknownLocaleError
+from sqlalchemy.orm import Session
+
+from parrain.audit import service as audit
+from parrain.campaigns import repository
+from parrain.campaigns.errors import (
+    CampaignEnded,
+    CampaignNameTaken,
+    CampaignNotAcceptingCredit,
+    CampaignNotEditable,
+    CampaignNotFound,
+    IllegalTransition,
+    InsufficientBudget,
+    InvalidCampaign,
+    LaunchGateFailed,
+)
+from parrain.campaigns.gate import GateFinding, register_launch_check, run_launch_gate
+from parrain.campaigns.models import Campaign
+from parrain.campaigns.schemas import (
+    BudgetRead,
+    CampaignCreate,
+    CampaignRead,
+    CampaignStatus,
+    CampaignUpdate,
+    FundingCreate,
+)
+from parrain.kit.clock import Clock
+from parrain.kit.ids import derived_id, new_id
+from parrain.kit.money import Money
+from parrain.ledger import service as ledger
+from parrain.ledger.errors import ExceedsCredits
+from parrain.ledger.postings import Account, Created, Phase, Transfer, TransferRequest
+from parrain.ledger.schemas import AccountCreate
+
+#: The lifecycle: which status each action leads from and to.
+TRANSITIONS: dict[str, tuple[frozenset[CampaignStatus], CampaignStatus]] = {
+    "launch": (frozenset({CampaignStatus.DRAFT}), CampaignStatus.LIVE),
+    "pause": (frozenset({CampaignStatus.LIVE}), CampaignStatus.PAUSED),
+    "resume": (frozenset({CampaignStatus.PAUSED}), CampaignStatus.LIVE),
+    "end": (frozenset({CampaignStatus.LIVE, CampaignStatus.PAUSED}), CampaignStatus.ENDED),
+}
+_PAST_TENSE = {"launch": "launched", "pause": "paused", "resume": "resumed", "end": "ended"}
+
+
+def funding_account_reference(currency: str) -> str:
+    return f"operator-funding:{currency}"
+
+
+def display_locale(campaign: Campaign) -> str:
+    """The locale amounts of this campaign are shown in: ``en_GB``, ``fr_FR``..."""
+    for language in campaign.languages:
+        try:
+            return str(Locale.parse(f"{language}_{campaign.market}"))
+        except (UnknownLocaleError, ValueError):
+            continue
+    return "en_GB"
+
+
+def _subject(campaign_id: UUID) -> str:
+    return f"campaign:{campaign_id}"
+
+
+def _load(session: Session, campaign_id: UUID, *, for_update: bool = False) -> Campaign:
+    campaign = repository.get(session, campaign_id, for_update=for_update)
+    if campaign is None:
+        raise CampaignNotFound(
+            f"campaign {campaign_id} does not exist", campaign_id=str(campaign_id)
+        )
+    return campaign
+
+
+def budget_of(*, session: Session, campaign: Campaign) -> BudgetRead:
+    account = ledger.get_account(session=session, account_id=campaign.budget_account_id)
+    return _budget(campaign, account)
+
+
+def _budget(campaign: Campaign, account: Account) -> BudgetRead:
+    return BudgetRead.of(
+        currency=campaign.currency,
+        funded=account.credits_posted,
+        held=account.debits_pending,
+        spent=account.debits_posted,
+        locale=display_locale(campaign),
+    )
+
+
+def to_read(*, session: Session, campaign: Campaign) -> CampaignRead:
+    reward = campaign.reward_cash_minor + campaign.reward_coupon_minor
+    return CampaignRead(
+        id=campaign.id,
+        name=campaign.name,
+        market=campaign.market,
+        currency=campaign.currency,
+        languages=list(campaign.languages),
+        status=CampaignStatus(campaign.status),
+        starts_at=campaign.starts_at,
+        ends_at=campaign.ends_at,
+        friends_needed=campaign.friends_needed,
+        enrolment_window_hours=campaign.enrolment_window_hours,
+        reward_minor=reward,
+        reward_cash_minor=campaign.reward_cash_minor,
+        reward_coupon_minor=campaign.reward_coupon_minor,
+        reward_display=Money(reward, campaign.currency).format(display_locale(campaign)),
+        friend_welcome_minor=campaign.friend_welcome_minor,
+        holding_days=campaign.holding_days,
+        budget=budget_of(session=session, campaign=campaign),
+        created_at=campaign.created_at,
+        launched_at=campaign.launched_at,
+        ended_at=campaign.ended_at,
+    )
+
+
+def create(
+    *, session: Session, campaign_in: CampaignCreate, actor: str, clock: Clock
+) -> CampaignRead:
+    if repository.get_by_name(session, campaign_in.name) is not None:
+        raise CampaignNameTaken(
+            f"a campaign called {campaign_in.name!r} already exists", name=campaign_in.name
+        )
+    campaign_id = new_id()
+    accounts = {
+        kind: ledger.create_account(
+            session=session,
+            account_in=AccountCreate(
+                currency=campaign_in.currency,
+                kind=f"campaign_{kind}",
+                reference=f"campaign:{campaign_id}:{kind}",
+                debits_must_not_exceed_credits=kind == "budget",
+            ),
+            clock=clock,
+        )
+        for kind in ("budget", "cash_payable", "coupon_liability")
+    }
+    now = clock.now()
+    campaign = Campaign(
+        id=campaign_id,
+        name=campaign_in.name,
+        market=campaign_in.market,
+        currency=campaign_in.currency,
+        languages=list(campaign_in.languages),
+        starts_at=campaign_in.starts_at,
+        ends_at=campaign_in.ends_at,
+        friends_needed=campaign_in.friends_needed,
+        enrolment_window_hours=campaign_in.enrolment_window_hours,
+        reward_cash_minor=campaign_in.reward_cash_minor,
+        reward_coupon_minor=campaign_in.reward_coupon_minor,
+        friend_welcome_minor=campaign_in.friend_welcome_minor,
+        holding_days=campaign_in.holding_days,
+        status=CampaignStatus.DRAFT.value,
+        budget_account_id=accounts["budget"].id,
+        cash_payable_account_id=accounts["cash_payable"].id,
+        coupon_liability_account_id=accounts["coupon_liability"].id,
+        created_at=now,
+        updated_at=now,
+    )
+    repository.add(session, campaign)
+    audit.record(
+        session=session,
+        actor=actor,
+        action="campaign.created",
+        subject=_subject(campaign_id),
+        details={
+            "name": campaign.name,
+            "market": campaign.market,
+            "currency": campaign.currency,
+            "reward_cash_minor": campaign.reward_cash_minor,
+            "reward_coupon_minor": campaign.reward_coupon_minor,
+            "accounts": {kind: str(account.id) for kind, account in accounts.items()},
+        },
+        clock=clock,
+    )
+    return to_read(session=session, campaign=campaign)
+
+
+def update(
+    *,
+    session: Session,
+    campaign_id: UUID,
+    campaign_in: CampaignUpdate,
+    actor: str,
+    clock: Clock,
+) -> CampaignRead:
+    """Change a draft. A live, paused or ended campaign's rules are fixed."""
+    campaign = _load(session, campaign_id, for_update=True)
+    if campaign.status != CampaignStatus.DRAFT:
+        raise CampaignNotEditable(
+            f"only a draft can be changed; this campaign is {campaign.status}",
+            status=campaign.status,
+        )
+    changes = campaign_in.model_dump(exclude_unset=True)
+    new_name = changes.get("name")
+    if new_name not in (None, campaign.name) and repository.get_by_name(session, new_name):
+        raise CampaignNameTaken(f"a campaign called {new_name!r} already exists", name=new_name)
+    merged = {
+        "starts_at": changes.get("starts_at", campaign.starts_at),
+        "ends_at": changes.get("ends_at", campaign.ends_at),
+        "cash": changes.get("reward_cash_minor", campaign.reward_cash_minor),
+        "coupon": changes.get("reward_coupon_minor", campaign.reward_coupon_minor),
+    }
+    if merged["starts_at"] >= merged["ends_at"]:
+        raise InvalidCampaign("the campaign must end after it starts", field="ends_at")
+    if merged["cash"] + merged["coupon"] == 0:
+        raise InvalidCampaign("the reward must be greater than zero", field="reward_cash_minor")
+    for name, value in changes.items():
+        if value is None:
+            raise InvalidCampaign(f"{name} cannot be cleared", field=name)
+        setattr(campaign, name, list(value) if name == "languages" else value)
+    campaign.updated_at = clock.now()
+    session.flush()
+    if changes:
+        audit.record(
+            session=session,
+            actor=actor,
+            action="campaign.updated",
+            subject=_subject(campaign_id),
+            details={"fields": sorted(changes)},
+            clock=clock,
+        )
+    return to_read(session=session, campaign=campaign)
+
+
+def get(*, session: Session, campaign_id: UUID) -> CampaignRead:
+    return to_read(session=session, campaign=_load(session, campaign_id))
+
+
+def find_by_name(*, session: Session, name: str) -> CampaignRead | None:
+    campaign = repository.get_by_name(session, name)
+    return to_read(session=session, campaign=campaign) if campaign is not None else None
+
+
+def list_campaigns(*, session: Session, status: CampaignStatus | None = None) -> list[CampaignRead]:
+    campaigns = repository.list_campaigns(session, status=status.value if status else None)
+    return [to_read(session=session, campaign=c) for c in campaigns]
+
+
+def _funding_account(*, session: Session, currency: str, actor: str, clock: Clock) -> Account:
+    reference = funding_account_reference(currency)
+    account = ledger.find_account(session=session, reference=reference)
+    if account is None:
+        account = ledger.create_account(
+            session=session,
+            account_in=AccountCreate(
+                currency=currency, kind="operator_funding", reference=reference
+            ),
+            clock=clock,
+        )
+        audit.record(
+            session=session,
+            actor=actor,
+            action="ledger.account_opened",
+            subject=f"ledger_account:{account.id}",
+            details={"kind": "operator_funding", "currency": currency, "reference": reference},
+            clock=clock,
+        )
+    return account
+
+
+def fund(
+    *,
+    session: Session,
+    campaign_id: UUID,
+    funding_in: FundingCreate,
+    actor: str,
+    clock: Clock,
+) -> CampaignRead:
+    """Move money from the operator's funding account into the campaign's prize budget.
+
+    With a ``funding_id`` the call is idempotent: sending it again funds nothing more.
+    """
+    campaign = _load(session, campaign_id)
+    if campaign.status == CampaignStatus.ENDED:
+        raise CampaignEnded("an ended campaign cannot be funded", campaign_id=str(campaign_id))
+    amount = Money(funding_in.amount_minor, funding_in.currency)
+    if amount.currency != campaign.currency:
+        raise InvalidCampaign(
+            f"this campaign is funded in {campaign.currency}, not {amount.currency}",
+            field="currency",
+            campaign_currency=campaign.currency,
+        )
+    source = _funding_account(session=session, currency=campaign.currency, actor=actor, clock=clock)
+    funding_id = funding_in.funding_id or new_id()
+    [outcome] = ledger.create_transfers(
+        session=session,
+        transfers=[
+            TransferRequest(
+                id=funding_id,
+                kind="campaign_funding",
+                debit_account_id=source.id,
+                credit_account_id=campaign.budget_account_id,
+                amount=amount.minor,
+                currency=amount.currency,
+            )
+        ],
+        clock=clock,
+    )
+    transfer = ledger.unwrap(outcome)
+    if isinstance(outcome, Created):
+        audit.record(
+            session=session,
+            actor=actor,
+            action="campaign.funded",
+            subject=_subject(campaign_id),
+            details={
+                "amount_minor": amount.minor,
+                "currency": amount.currency,
+                "transfer_id": str(transfer.id),
+            },
+            clock=clock,
+        )
+    return to_read(session=session, campaign=campaign)
+
+
+def _transition(
+    *, session: Session, campaign_id: UUID, action: str, actor: str, clock: Clock
+) -> CampaignRead:
+    campaign = _load(session, campaign_id, for_update=True)
+    sources, target = TRANSITIONS[action]
+    current = CampaignStatus(campaign.status)
+    if current not in sources:
+        raise IllegalTransition(
+            f"cannot {action} a campaign that is {current.value}",
+            action=action,
+            status=current.value,
+            allowed_from=sorted(s.value for s in sources),
+        )
+    if target is CampaignStatus.LIVE:
+        findings = run_launch_gate(session, campaign, clock)
+        if findings:
+            raise LaunchGateFailed(
+                f"the campaign cannot {action}: " + "; ".join(f.message for f in findings),
+                findings=[{"check": f.check, "message": f.message} for f in findings],
+            )
+    now = clock.now()
+    campaign.status = target.value
+    campaign.updated_at = now
+    if action == "launch":
+        campaign.launched_at = now
+    if action == "end":
+        campaign.ended_at = now
+    session.flush()
+    audit.record(
+        session=session,
+        actor=actor,
+        action=f"campaign.{_PAST_TENSE[action]}",
+        subject=_subject(campaign_id),
+        details={"from": current.value, "to": target.value},
+        clock=clock,
+    )
+    return to_read(session=session, campaign=campaign)
+
+
+def launch(*, session: Session, campaign_id: UUID, actor: str, clock: Clock) -> CampaignRead:
+    return _transition(
+        session=session, campaign_id=campaign_id, action="launch", actor=actor, clock=clock
+    )
+
+
+def pause(*, session: Session, campaign_id: UUID, actor: str, clock: Clock) -> CampaignRead:
+    """Stop new enrolments and new credit; holds already placed keep their course."""
+    return _transition(
+        session=session, campaign_id=campaign_id, action="pause", actor=actor, clock=clock
+    )
+
+
+def resume(*, session: Session, campaign_id: UUID, actor: str, clock: Clock) -> CampaignRead:
+    return _transition(
+        session=session, campaign_id=campaign_id, action="resume", actor=actor, clock=clock
+    )
+
+
+def end(*, session: Session, campaign_id: UUID, actor: str, clock: Clock) -> CampaignRead:
+    return _transition(
+        session=session, campaign_id=campaign_id, action="end", actor=actor, clock=clock
+    )
+
+
+def prize_cost(campaign: Campaign) -> int:
+    """What one prize costs the budget: the member's reward plus each friend's welcome."""
+    return (
+        campaign.reward_cash_minor
+        + campaign.reward_coupon_minor
+        + campaign.friend_welcome_minor * campaign.friends_needed
+    )
+
+
+def _reward_transfer_ids(reward_id: UUID) -> dict[str, UUID]:
+    return {part: derived_id("reward", reward_id, part) for part in ("cash", "coupon")}
+
+
+def hold_reward(
+    *, session: Session, campaign_id: UUID, reward_id: UUID, clock: Clock
+) -> list[Transfer]:
+    """Reserve one member reward in the budget: linked pending transfers, cash and coupon
+    parts, all or nothing. Refused unless the campaign is live; the same ``reward_id`` holds
+    once however often it is sent.
+    """
+    campaign = _load(session, campaign_id)
+    if campaign.status != CampaignStatus.LIVE:
+        raise CampaignNotAcceptingCredit(
+            f"the campaign is {campaign.status}: it takes no new credit",
+            campaign_id=str(campaign_id),
+            status=campaign.status,
+        )
+    ids = _reward_transfer_ids(reward_id)
+    parts = [
+        (ids["cash"], campaign.cash_payable_account_id, campaign.reward_cash_minor),
+        (ids["coupon"], campaign.coupon_liability_account_id, campaign.reward_coupon_minor),
+    ]
+    requests = [
+        TransferRequest(
+            id=transfer_id,
+            kind=f"reward_hold_{name}",
+            debit_account_id=campaign.budget_account_id,
+            credit_account_id=account_id,
+            amount=amount,
+            currency=campaign.currency,
+            phase=Phase.PENDING,
+        )
+        for (transfer_id, account_id, amount), name in zip(parts, ("cash", "coupon"), strict=True)
+        if amount > 0
+    ]
+    try:
+        return ledger.create_linked(session=session, transfers=requests, clock=clock)
+    except ExceedsCredits as error:
+        raise InsufficientBudget(
+            "the prize budget cannot cover this reward",
+            campaign_id=str(campaign_id),
+            available_minor=error.details.get("available"),
+            needed_minor=campaign.reward_cash_minor + campaign.reward_coupon_minor,
+        ) from None
+
+
+def _settle_reward(
+    *, session: Session, campaign_id: UUID, reward_id: UUID, phase: Phase, clock: Clock
+) -> list[Transfer]:
+    campaign = _load(session, campaign_id)
+    held = {
+        part: transfer_id
+        for part, transfer_id in _reward_transfer_ids(reward_id).items()
+        if (part == "cash" and campaign.reward_cash_minor)
+        or (part == "coupon" and campaign.reward_coupon_minor)
+    }
+    verb = "post" if phase is Phase.POST_PENDING else "void"
+    requests = [
+        TransferRequest(
+            id=derived_id(verb, pending_id),
+            kind=f"reward_{verb}_{part}",
+            phase=phase,
+            pending_id=pending_id,
+        )
+        for part, pending_id in held.items()
+    ]
+    return ledger.create_linked(session=session, transfers=requests, clock=clock)
+
+
+def release_reward(
+    *, session: Session, campaign_id: UUID, reward_id: UUID, clock: Clock
+) -> list[Transfer]:
+    """Post a held reward (its holding period passed). Works whatever the campaign's status:
+    what was earned is honoured."""
+    return _settle_reward(
+        session=session,
+        campaign_id=campaign_id,
+        reward_id=reward_id,
+        phase=Phase.POST_PENDING,
+        clock=clock,
+    )
+
+
+def void_reward(
+    *, session: Session, campaign_id: UUID, reward_id: UUID, clock: Clock
+) -> list[Transfer]:
+    """Return a held reward to the budget (refund, chargeback or fraud before it posted)."""
+    return _settle_reward(
+        session=session,
+        campaign_id=campaign_id,
+        reward_id=reward_id,
+        phase=Phase.VOID_PENDING,
+        clock=clock,
+    )
+
+
+def _budget_funded(session: Session, campaign: Campaign, _clock: Clock) -> list[GateFinding]:
+    budget = budget_of(session=session, campaign=campaign)
+    needed = prize_cost(campaign)
+    if budget.available_minor >= needed:
+        return []
+    locale = display_locale(campaign)
+    held = Money(budget.available_minor, campaign.currency).format(locale)
+    prize = Money(needed, campaign.currency).format(locale)
+    return [
+        GateFinding(
+            "budget_funded", f"the prize budget holds {held}, less than one prize ({prize})"
+        )
+    ]
+
+
+def _window_open(_session: Session, campaign: Campaign, clock: Clock) -> list[GateFinding]:
+    if clock.now() < campaign.ends_at:
+        return []
+    return [GateFinding("window_open", "the campaign's time window has already closed")]
+
+
+register_launch_check("budget_funded", _budget_funded)
+register_launch_check("window_open", _window_open)

@@ -1,0 +1,1 @@
+"""Database plumbing: declarative base, types, the unit of work and the migrations."""

@@ -1,0 +1,15 @@
+"""The complete metadata: importing this module registers every domain's tables.
+
+Alembic's autogenerate and ``alembic check`` compare the database with this.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+import parrain.audit.models
+import parrain.campaigns.models
+import parrain.ledger.models  # noqa: F401
+from parrain.db.base import Base
+
+metadata: MetaData = Base.metadata

@@ -1,0 +1,142 @@
+"""The unit of work: one request, command or job is one transaction.
+
+Services take a :class:`~sqlalchemy.orm.Session` and never commit. The edges (web, CLI,
+worker) call :meth:`Database.run`, which opens a transaction, runs the work, commits, and
+re-runs the whole work a bounded number of times when the database reports a transient
+conflict (PostgreSQL serialization failure, deadlock or a concurrent insert of the same key;
+SQLite busy). Because the work is re-run from the start, it must only touch the database
+through the session it is given.
+
+SQLite writes start with ``BEGIN IMMEDIATE`` so that the write lock is taken before the first
+read: a read-check-write sequence can never be interleaved with another writer.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from parrain.config import DatabaseSettings
+from parrain.logging import get_logger
+
+T = TypeVar("T")
+
+_log = get_logger(__name__)
+
+#: PostgreSQL SQLSTATEs that mean "try the same transaction again".
+_PG_RETRYABLE = frozenset({"40001", "40P01", "23505"})
+_READ_ONLY = "parrain_read_only"
+
+
+def is_retryable(error: BaseException) -> bool:
+    """True when ``error`` is a transient conflict that re-running the transaction resolves."""
+    if not isinstance(error, DBAPIError):
+        return False
+    orig = error.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in _PG_RETRYABLE
+    if isinstance(orig, sqlite3.OperationalError):
+        message = str(orig).lower()
+        return "database is locked" in message or "database is busy" in message
+    return False
+
+
+def _install_sqlite_behaviour(engine: Engine, settings: DatabaseSettings) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event decide how a transaction starts.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(settings.busy_timeout_ms)}")
+        cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        if connection.get_execution_options().get(_READ_ONLY):
+            connection.exec_driver_sql("BEGIN DEFERRED")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(settings: DatabaseSettings) -> Engine:
+    url: URL = make_url(settings.url)
+    if url.get_backend_name() == "sqlite":
+        if url.database in (None, "", ":memory:"):
+            raise ValueError("parrain needs a SQLite file, not an in-memory database")
+        engine = create_engine(url, echo=settings.echo)
+        _install_sqlite_behaviour(engine, settings)
+        return engine
+    if url.get_backend_name() == "postgresql":
+        if url.get_driver_name() in ("", "psycopg2"):
+            url = url.set(drivername="postgresql+psycopg")
+        return create_engine(
+            url,
+            echo=settings.echo,
+            pool_size=settings.pool_size,
+            max_overflow=settings.pool_size,
+            pool_pre_ping=True,
+        )
+    raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql")
+
+
+class Database:
+    """An engine, a session factory and the transaction runner used by every edge."""
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings)
+        self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            bind=self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+        )
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One transaction: commit if the block finishes, roll back if it raises."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction (on SQLite it does not take the write lock)."""
+        with self._read_sessions() as session:
+            yield session
+
+    def run(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in one transaction and commit, retrying transient conflicts."""
+        attempts = self.settings.retry_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                with self.transaction() as session:
+                    return work(session)
+            except DBAPIError as error:
+                if attempt == attempts or not is_retryable(error):
+                    raise
+                _log.debug("transaction_retry", attempt=attempt, reason=type(error.orig).__name__)
+                time.sleep(random.uniform(0, min(0.002 * 2**attempt, 0.2)))  # noqa: S311
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def read(self, work: Callable[[Session], T]) -> T:
+        """Run read-only ``work`` and return its result."""
+        with self.reading() as session:
+            return work(session)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
