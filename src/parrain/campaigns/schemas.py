@@ -21,9 +21,14 @@ class CampaignStatus(enum.StrEnum):
     ENDED = "ended"
 
 
+#: Babel's two-letter regions that are not countries (unknown, EU, UN, pseudo-locales...).
+_NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB"})
+
+
 @functools.cache
 def _territories() -> frozenset[str]:
-    return frozenset(c for c in Locale("en").territories if isinstance(c, str) and len(c) == 2)
+    regions = Locale("en").territories
+    return frozenset(c for c in regions if isinstance(c, str) and len(c) == 2) - _NOT_COUNTRIES
 
 
 @functools.cache

@@ -437,11 +437,13 @@ def hold_reward(
     ]
     try:
         return ledger.create_linked(session=session, transfers=requests, clock=clock)
-    except ExceedsCredits as error:
+    except ExceedsCredits:
+        # Nothing was written: the budget is as it was before this reward.
+        available = budget_of(session=session, campaign=campaign).available_minor
         raise InsufficientBudget(
             "the prize budget cannot cover this reward",
             campaign_id=str(campaign_id),
-            available_minor=error.details.get("available"),
+            available_minor=available,
             needed_minor=campaign.reward_cash_minor + campaign.reward_coupon_minor,
         ) from None
 
