@@ -1,0 +1,48 @@
+"""The jobs the worker runs. Each returns what it did, for the log and the caller."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from parrain.audit import service as audit
+from parrain.db.session import Database
+from parrain.kit.clock import Clock
+from parrain.ledger import service as ledger
+from parrain.logging import get_logger
+
+_log = get_logger(__name__)
+
+SYSTEM_ACTOR = "system:worker"
+
+
+def expire_pending_transfers(*, database: Database, clock: Clock, batch_size: int = 500) -> int:
+    """Void every pending transfer whose timeout has passed; return how many were voided.
+
+    Works in batches of ``batch_size``, one transaction each, each audited with its count.
+    """
+    total = 0
+    while True:
+
+        def expire_batch(session: Session) -> int:
+            expired = ledger.void_expired_pending(session=session, clock=clock, limit=batch_size)
+            if expired:
+                audit.record(
+                    session=session,
+                    actor=SYSTEM_ACTOR,
+                    action="ledger.pending_expired",
+                    subject="ledger",
+                    details={
+                        "count": len(expired),
+                        "pending_ids": [str(t.pending_id) for t in expired],
+                    },
+                    clock=clock,
+                )
+            return len(expired)
+
+        count = database.run(expire_batch)
+        total += count
+        if count == 0:  # not "< batch_size": another worker may have taken part of a batch
+            break
+    if total:
+        _log.info("pending_transfers_expired", count=total)
+    return total
