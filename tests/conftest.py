@@ -53,7 +53,7 @@ def _template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield str(path)
         return
     base = make_url(POSTGRES_URL)
-    name = f"{base.database}_{_worker()}"
+    name = f"{base.database}_{_worker()}_{os.getpid()}"  # concurrent sessions never collide
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:  # fails loudly when PostgreSQL is unreachable
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

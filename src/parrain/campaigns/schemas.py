@@ -144,6 +144,14 @@ class BudgetRead(BaseModel):
         )
 
 
+class CampaignAccounts(BaseModel):
+    """The campaign's ledger accounts."""
+
+    budget: UUID
+    cash_payable: UUID
+    coupon_liability: UUID
+
+
 class CampaignRead(BaseModel):
     id: UUID
     name: str
@@ -162,6 +170,8 @@ class CampaignRead(BaseModel):
     friend_welcome_minor: int
     holding_days: int
     budget: BudgetRead
+    accounts: CampaignAccounts
+    locale: str = Field(description="The locale its amounts are shown in: en_GB, fr_FR...")
     created_at: datetime
     launched_at: datetime | None
     ended_at: datetime | None

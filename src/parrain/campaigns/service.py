@@ -34,6 +34,7 @@ from parrain.campaigns.gate import GateFinding, register_launch_check, run_launc
 from parrain.campaigns.models import Campaign
 from parrain.campaigns.schemas import (
     BudgetRead,
+    CampaignAccounts,
     CampaignCreate,
     CampaignRead,
     CampaignStatus,
@@ -120,6 +121,12 @@ def to_read(*, session: Session, campaign: Campaign) -> CampaignRead:
         friend_welcome_minor=campaign.friend_welcome_minor,
         holding_days=campaign.holding_days,
         budget=budget_of(session=session, campaign=campaign),
+        accounts=CampaignAccounts(
+            budget=campaign.budget_account_id,
+            cash_payable=campaign.cash_payable_account_id,
+            coupon_liability=campaign.coupon_liability_account_id,
+        ),
+        locale=display_locale(campaign),
         created_at=campaign.created_at,
         launched_at=campaign.launched_at,
         ended_at=campaign.ended_at,
