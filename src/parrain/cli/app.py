@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from parrain.cli.commands import audit, campaign, db, demo, ledger
+from parrain.cli.commands import audit, campaign, db, demo, ledger, worker
 from parrain.cli.output import EXIT_REFUSED, describe_validation, error_line, reports_errors
 from parrain.cli.state import CliState
 from parrain.config import Settings
@@ -24,6 +24,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(campaign.app, name="campaign")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(audit.app, name="audit")
+app.add_typer(worker.app, name="worker")
 app.command("demo")(demo.demo)
 app.command("serve")(demo.serve)
 

@@ -1,0 +1,39 @@
+"""``parrain worker``: the background jobs (today: voiding timed-out pending transfers)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from parrain.cli.output import console, reports_errors
+from parrain.cli.state import state_of
+from parrain.worker.jobs import expire_pending_transfers
+
+app = typer.Typer(help="Background jobs.", no_args_is_help=True)
+
+
+@app.command()
+@reports_errors
+def run(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="Run every job once, then exit.")] = False,
+    interval: Annotated[
+        float,
+        typer.Option("--interval", min=1.0, max=3600.0, help="Seconds between two rounds."),
+    ] = 30.0,
+) -> None:
+    """Run the jobs in rounds until stopped (Ctrl-C or SIGTERM finishes the round first)."""
+    state = state_of(ctx)
+    out = console()
+    stop = threading.Event()
+    if not once:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+    while True:
+        expired = expire_pending_transfers(database=state.database, clock=state.clock)
+        out.print(f"expired pending transfers: {expired}")
+        if once or stop.wait(interval):
+            return
