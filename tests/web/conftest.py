@@ -1,0 +1,30 @@
+"""Fixtures of the HTTP API tests: the real app over the test database, and a client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from parrain.config import Settings
+from parrain.db.session import Database
+from parrain.kit.clock import FrozenClock
+from parrain.web.app import create_app
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+def app(database: Database, clock: FrozenClock, settings: Settings) -> FastAPI:
+    return create_app(database=database, clock=clock, settings=settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client

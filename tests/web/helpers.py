@@ -1,0 +1,58 @@
+"""Request bodies and checks shared by the API tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from httpx import Response
+
+#: One prize of the UK campaign: 5.00 GBP cash + 5.00 GBP in coupons.
+PRIZE_MINOR = 1000
+
+
+def uk_campaign_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Cash Rewards UK",
+        "market": "GB",
+        "currency": "GBP",
+        "languages": ["en"],
+        "starts_at": "2026-03-01T00:00:00Z",
+        "ends_at": "2026-06-01T00:00:00Z",
+        "friends_needed": 3,
+        "reward_cash_minor": 500,
+        "reward_coupon_minor": 500,
+    }
+    body.update(overrides)
+    return body
+
+
+def create_campaign(client: TestClient, **overrides: Any) -> dict[str, Any]:
+    response = client.post("/v1/campaigns", json=uk_campaign_body(**overrides))
+    assert response.status_code == 201, response.text
+    campaign: dict[str, Any] = response.json()
+    return campaign
+
+
+def error_of(response: Response, status: int) -> dict[str, Any]:
+    """The ``error`` object of a JSON error response, after checking its status and shape."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+def audit_actions(client: TestClient) -> list[str]:
+    response = client.get("/v1/audit/entries")
+    assert response.status_code == 200
+    return [entry["action"] for entry in response.json()]
+
+
+def assert_nothing_written(client: TestClient) -> None:
+    """No campaign, no ledger account and no audit entry exist."""
+    assert client.get("/v1/campaigns").json() == []
+    assert client.get("/v1/ledger/accounts").json() == []
+    assert client.get("/v1/audit/entries").json() == []
