@@ -44,12 +44,14 @@ def test_entries_chain_each_to_the_one_before(database: Database, clock: FrozenC
     assert entries[2].prev_hash == entries[1].hash
     assert json.loads(entries[2].details) == {"n": 3, "note": "étape"}
     report = _verify(database)
-    assert report.intact and report.entries == 3
+    assert report.intact
+    assert report.entries == 3
 
 
 def test_an_empty_log_is_intact(database: Database) -> None:
     report = _verify(database)
-    assert report.intact and report.entries == 0
+    assert report.intact
+    assert report.entries == 0
 
 
 def test_an_edited_entry_is_named(database: Database, clock: FrozenClock) -> None:

@@ -35,6 +35,7 @@ from parrain.campaigns.schemas import (
 from parrain.db.session import Database
 from parrain.kit.clock import Clock, FrozenClock
 from parrain.ledger import service as ledger
+from parrain.ledger.errors import TransferExistsWithDifferentField
 
 ACTOR = "operator:test"
 
@@ -226,10 +227,10 @@ def test_funding_is_idempotent_by_its_id(database: Database, clock: FrozenClock)
     again = fund(database, clock, created.id, 10_000, funding_id=funding_id)
     assert again.budget.funded_minor == 10_000
     assert audit_actions(database).count("campaign.funded") == 1
-    with pytest.raises(Exception) as reused:
+    with pytest.raises(TransferExistsWithDifferentField) as reused:
         fund(database, clock, created.id, 20_000, funding_id=funding_id)
-    assert getattr(reused.value, "code", None) == "transfer_exists_with_different_field"
-    assert reused.value.details["field"] == "amount"  # type: ignore[attr-defined]
+    assert reused.value.code == "transfer_exists_with_different_field"
+    assert reused.value.details["field"] == "amount"
 
 
 def test_funding_in_another_currency_writes_nothing(database: Database, clock: FrozenClock) -> None:

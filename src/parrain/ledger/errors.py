@@ -41,6 +41,11 @@ class AccountExists(Conflict, LedgerError):
     code = "account_exists"
 
 
+class UnknownLedgerCurrency(InvalidInput, LedgerError):
+    code = "unknown_currency"
+    status_code = 422
+
+
 class LedgerCurrencyMismatch(LedgerError):
     code = "currency_mismatch"
     status_code = 422

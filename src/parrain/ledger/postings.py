@@ -51,10 +51,15 @@ from parrain.ledger.errors import (
     PendingTransferNotPending,
     TransferExistsOutsideChain,
     TransferExistsWithDifferentField,
+    UnknownLedgerCurrency,
 )
 
 #: The kind given to the void that the expiry job writes for a timed-out pending transfer.
 EXPIRY_KIND = "pending_expired"
+
+#: The longest timeout of a pending transfer, in seconds (about 68 years): what the 32-bit
+#: ``timeout_seconds`` column holds and far inside what a timestamp can reach.
+MAX_TIMEOUT_SECONDS = 2**31 - 1
 
 
 class Phase(enum.StrEnum):
@@ -424,8 +429,15 @@ def _load_account(overlay: _Overlay, account_id: UUID | None, side: str) -> Acco
 def _apply(request: TransferRequest, overlay: _Overlay, now: datetime) -> Transfer:
     if not isinstance(request.kind, str) or not request.kind or len(request.kind) > 64:
         raise InvalidTransfer("a transfer kind is a short non-empty name", field="kind")
-    if request.timeout_seconds < 0:
+    timeout = request.timeout_seconds
+    if isinstance(timeout, bool) or not isinstance(timeout, int):
+        raise InvalidTransfer("a timeout is a whole number of seconds", field="timeout_seconds")
+    if timeout < 0:
         raise InvalidTransfer("a timeout cannot be negative", field="timeout_seconds")
+    if timeout > MAX_TIMEOUT_SECONDS:
+        raise InvalidTransfer(
+            f"a timeout cannot exceed {MAX_TIMEOUT_SECONDS} seconds", field="timeout_seconds"
+        )
     if request.phase in (Phase.SINGLE, Phase.PENDING):
         return _apply_new(request, overlay, now)
     return _apply_resolution(request, overlay, now)
@@ -442,7 +454,7 @@ def _apply_new(request: TransferRequest, overlay: _Overlay, now: datetime) -> Tr
     try:
         currency = validate_currency(request.currency)
     except UnknownCurrency as error:
-        raise LedgerCurrencyMismatch(error.message, field="currency") from None
+        raise UnknownLedgerCurrency(error.message, field="currency") from None
     if request.debit_account_id == request.credit_account_id:
         raise AccountsMustBeDifferent("a transfer must debit and credit two different accounts")
     debit = _load_account(overlay, request.debit_account_id, "debit")
