@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from pydantic_settings import BaseSettings
 
-from parrain.config import DatabaseSettings, LogSettings, ServerSettings, Settings
+from parrain.config import CryptoSettings, DatabaseSettings, LogSettings, ServerSettings, Settings
 
 
-@pytest.mark.parametrize("section", [Settings, DatabaseSettings, ServerSettings, LogSettings])
+@pytest.mark.parametrize(
+    "section", [Settings, DatabaseSettings, ServerSettings, LogSettings, CryptoSettings]
+)
 def test_every_setting_is_described(section: type[BaseSettings]) -> None:
     missing = [name for name, field in section.model_fields.items() if not field.description]
     assert missing == []

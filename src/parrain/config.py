@@ -8,10 +8,14 @@ Secrets come only from the environment or a file, never from the database.
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from parrain.kit.crypto import LookupKey, MasterKeyring, development_keyring, development_lookup_key
+from parrain.kit.errors import InvalidKeyMaterial, KeysNotConfigured
 
 
 class DatabaseSettings(BaseSettings):
@@ -27,6 +31,19 @@ class DatabaseSettings(BaseSettings):
     echo: bool = Field(default=False, description="Log every SQL statement (development only).")
     pool_size: int = Field(
         default=10, ge=1, le=200, description="PostgreSQL connections kept open per process."
+    )
+    pool_pre_ping: bool = Field(
+        default=False,
+        description=(
+            "Test each pooled PostgreSQL connection with a round trip before use. Off by "
+            "default: it costs a round trip per transaction; after a database restart the "
+            "first transaction of each stale connection fails instead, and the pool renews."
+        ),
+    )
+    pool_recycle_seconds: int = Field(
+        default=1800,
+        ge=-1,
+        description="Replace PostgreSQL connections older than this (-1: never).",
     )
     busy_timeout_ms: int = Field(
         default=30_000,
@@ -72,6 +89,119 @@ class LogSettings(BaseSettings):
     )
 
 
+def _secret_text(*, inline: SecretStr, file: Path | None, variable: str) -> str | None:
+    """The key text from the variable or the file it names; ``None`` when neither is set.
+
+    Both set is refused: an operator who edits one and not the other must not be left
+    guessing which key the process runs with.
+    """
+    if inline.get_secret_value().strip() and file is not None:
+        raise InvalidKeyMaterial(f"set {variable} or {variable}_FILE, not both")
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as error:
+            raise InvalidKeyMaterial(
+                f"{variable}_FILE {str(file)!r} cannot be read: {error.strerror or 'I/O error'}"
+            ) from None
+        except UnicodeDecodeError:
+            raise InvalidKeyMaterial(f"{variable}_FILE {str(file)!r} is not UTF-8 text") from None
+        if not text.strip():
+            raise InvalidKeyMaterial(f"{variable}_FILE {str(file)!r} is empty")
+        return text
+    text = inline.get_secret_value()
+    return text if text.strip() else None
+
+
+class CryptoSettings(BaseSettings):
+    """Keys for personal data (ADR 5). From the environment or a file, never the database."""
+
+    model_config = SettingsConfigDict(env_prefix="PARRAIN_CRYPTO_", extra="ignore")
+
+    master_keys: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "Master keys that wrap each person's data key: 'kid:base64key' entries separated "
+            "by commas, each key 32 random bytes in standard base64 (openssl rand -base64 32). "
+            "Keep retired keys listed until every wrapped key has been rewrapped."
+        ),
+    )
+    master_keys_file: Path | None = Field(
+        default=None,
+        description=(
+            "File holding the master keys in the same format (entries may be one per line). "
+            "Setting both this and PARRAIN_CRYPTO_MASTER_KEYS is refused."
+        ),
+    )
+    current_kid: str | None = Field(
+        default=None,
+        max_length=32,
+        description=(
+            "Key id of the master key that wraps new data keys. May be left out when only "
+            "one master key is configured."
+        ),
+    )
+    lookup_key: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "HMAC key of the lookup hashes (find a member by email): 32 random bytes in "
+            "standard base64. Changing it invalidates every stored lookup hash."
+        ),
+    )
+    lookup_key_file: Path | None = Field(
+        default=None,
+        description=(
+            "File holding the lookup key. Setting both this and PARRAIN_CRYPTO_LOOKUP_KEY "
+            "is refused."
+        ),
+    )
+    allow_development_keys: bool = Field(
+        default=False,
+        description=(
+            "Use the public, fixed development keys when no key is configured. Only for "
+            "development, tests and `parrain demo`: data under them is not protected."
+        ),
+    )
+
+    def build_master_keyring(self) -> MasterKeyring:
+        """The configured master keyring; development keys only when allowed and none is set.
+
+        Raises :class:`~parrain.kit.errors.KeysNotConfigured` when nothing is configured and
+        development keys are not allowed, so production cannot start on public keys.
+        """
+        text = _secret_text(
+            inline=self.master_keys,
+            file=self.master_keys_file,
+            variable="PARRAIN_CRYPTO_MASTER_KEYS",
+        )
+        if text is None:
+            if self.allow_development_keys:
+                return development_keyring()
+            raise KeysNotConfigured(
+                "no master key is configured: set PARRAIN_CRYPTO_MASTER_KEYS or "
+                "PARRAIN_CRYPTO_MASTER_KEYS_FILE (development only: "
+                "PARRAIN_CRYPTO_ALLOW_DEVELOPMENT_KEYS=true)"
+            )
+        return MasterKeyring.parse(text, current_kid=self.current_kid)
+
+    def build_lookup_key(self) -> LookupKey:
+        """The configured lookup key; the development one only when allowed and none is set."""
+        text = _secret_text(
+            inline=self.lookup_key,
+            file=self.lookup_key_file,
+            variable="PARRAIN_CRYPTO_LOOKUP_KEY",
+        )
+        if text is None:
+            if self.allow_development_keys:
+                return development_lookup_key()
+            raise KeysNotConfigured(
+                "no lookup key is configured: set PARRAIN_CRYPTO_LOOKUP_KEY or "
+                "PARRAIN_CRYPTO_LOOKUP_KEY_FILE (development only: "
+                "PARRAIN_CRYPTO_ALLOW_DEVELOPMENT_KEYS=true)"
+            )
+        return LookupKey.parse(text)
+
+
 class Settings(BaseSettings):
     """All of parrain's settings. Build with ``get_settings()`` or explicitly in tests."""
 
@@ -82,6 +212,10 @@ class Settings(BaseSettings):
     )
     server: ServerSettings = Field(default_factory=ServerSettings, description="The HTTP API.")
     log: LogSettings = Field(default_factory=LogSettings, description="Logging.")
+    crypto: CryptoSettings = Field(
+        default_factory=CryptoSettings,
+        description="Keys that encrypt and look up personal data.",
+    )
     actor: str = Field(
         default="operator:cli",
         description="Who the audit log names for actions taken from this process's CLI.",

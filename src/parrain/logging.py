@@ -8,6 +8,7 @@ import sys
 import structlog
 
 from parrain.config import LogSettings
+from parrain.kit.pii import mask_personal_data
 
 
 def configure_logging(settings: LogSettings) -> None:
@@ -22,6 +23,8 @@ def configure_logging(settings: LogSettings) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # Last before rendering, so values merged from context are masked too.
+            mask_personal_data,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
