@@ -9,18 +9,23 @@ through the session it is given.
 
 SQLite writes start with ``BEGIN IMMEDIATE`` so that the write lock is taken before the first
 read: a read-check-write sequence can never be interleaved with another writer.
+
+:class:`DriverCursor` runs the few hottest statements (the ledger's write path) in the
+driver's own SQL inside the session's transaction, with errors raised as SQLAlchemy raises
+them; ``docs/performance.md`` says why.
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -64,11 +69,90 @@ def _install_sqlite_behaviour(engine: Engine, settings: DatabaseSettings) -> Non
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        if connection.get_execution_options().get(_READ_ONLY):
-            connection.exec_driver_sql("BEGIN DEFERRED")
-        else:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _on_begin(connection: Connection) -> None:
+        read_only = connection.get_execution_options().get(_READ_ONLY)
+        # On the driver's cursor: a statement through SQLAlchemy costs more than the BEGIN.
+        with DriverCursor(connection) as cursor:
+            cursor.execute("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+
+_sql_log = logging.getLogger("sqlalchemy.engine.Engine")
+
+
+class DriverCursor:
+    """Plain SQL on the DB-API cursor of a connection, inside its current transaction.
+
+    For the few statements where SQLAlchemy's work per statement (an execution context,
+    events, each value and row processed) costs more than the database does: the ledger's
+    write path. The SQL and the values are the driver's own (``?`` or ``%s`` placeholders,
+    values as the column types store them). A driver error is raised as SQLAlchemy raises it
+    (a ``DBAPIError`` such as ``IntegrityError`` or ``OperationalError``, the connection
+    invalidated on a disconnect), so :meth:`Database.run` retries and callers catch exactly
+    what they would for any other statement. Statements are logged where SQLAlchemy logs.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self.dialect = connection.dialect.name
+        dbapi_connection: Any = connection.connection.dbapi_connection
+        self._dbapi_connection = dbapi_connection
+        self._cursor: Any = dbapi_connection.cursor()
+
+    @classmethod
+    def of(cls, session: Session) -> DriverCursor:
+        """The cursor of the session's connection (beginning its transaction if need be),
+        once pending ORM changes are flushed, as ``Session.execute`` would (autoflush)."""
+        if session.autoflush:
+            session.flush()
+        return cls(session.connection())
+
+    def __enter__(self) -> DriverCursor:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._cursor.close()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run one statement; return its rows (an empty list for a write)."""
+        if _sql_log.isEnabledFor(logging.INFO):
+            _sql_log.info("%s [driver] %r", sql, tuple(params))
+        try:
+            self._cursor.execute(sql, params)
+            return self._cursor.fetchall() if self._cursor.description else []
+        except Exception as error:
+            self._raise(error, sql, params, many=False)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement per row (a single row as a plain execute: psycopg's executemany
+        sets up a pipeline, which only pays from two rows on)."""
+        if len(rows) == 1:
+            self.execute(sql, rows[0])
+            return
+        if _sql_log.isEnabledFor(logging.INFO):
+            _sql_log.info("%s [driver] %d rows", sql, len(rows))
+        try:
+            self._cursor.executemany(sql, rows)
+        except Exception as error:
+            self._raise(error, sql, rows, many=True)
+
+    def _raise(self, error: Exception, sql: str, params: Any, *, many: bool) -> NoReturn:
+        dialect = self._connection.dialect
+        dbapi_error = dialect.loaded_dbapi.Error
+        if not isinstance(error, dbapi_error):
+            raise error
+        disconnect = dialect.is_disconnect(error, self._dbapi_connection, self._cursor)
+        if disconnect and not self._connection.invalidated:
+            self._connection.invalidate(error)
+        raise DBAPIError.instance(
+            sql,
+            params,
+            error,
+            dbapi_error,
+            hide_parameters=self._connection.engine.hide_parameters,
+            connection_invalidated=disconnect,
+            dialect=dialect,
+            ismulti=many,
+        ) from error
 
 
 def make_engine(settings: DatabaseSettings) -> Engine:
@@ -87,7 +171,8 @@ def make_engine(settings: DatabaseSettings) -> Engine:
             echo=settings.echo,
             pool_size=settings.pool_size,
             max_overflow=settings.pool_size,
-            pool_pre_ping=True,
+            pool_pre_ping=settings.pool_pre_ping,
+            pool_recycle=settings.pool_recycle_seconds,
         )
     raise ValueError(f"unsupported database {url.get_backend_name()!r}: use sqlite or postgresql")
 
@@ -137,6 +222,10 @@ class Database:
         """Run read-only ``work`` and return its result."""
         with self.reading() as session:
             return work(session)
+
+    def ping(self) -> None:
+        """A trivial read; raises a ``DBAPIError`` when the database cannot be used."""
+        self.read(lambda session: session.execute(text("SELECT 1")))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,15 +1,27 @@
-"""Every query of the ledger. Core statements on the tables: the hot path stays lean."""
+"""Every query of the ledger.
+
+Core statements on the tables, except on the write path of ``create_transfers`` (lock the
+accounts, read the transfers, insert them, move the balances): there SQLAlchemy's own work
+per statement cost more than the database's, so those few statements are plain SQL on the
+driver's cursor (:class:`~parrain.db.session.DriverCursor`), with the values converted here
+as the column types would convert them. They are the statements the Core constructs emitted
+(same predicates, same ``ORDER BY id FOR UPDATE``), and ``get_accounts`` shares them.
+``docs/performance.md`` has the figures.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
+from parrain.db.session import DriverCursor
+from parrain.kit.clock import as_utc
 from parrain.ledger.models import LedgerAccount, LedgerTransfer
 from parrain.ledger.postings import Account, Delta, PendingStatus, Phase, Transfer
 
@@ -43,43 +55,194 @@ def _account(row: Any) -> Account:
     )
 
 
-def _transfer(row: Any) -> Transfer:
-    return Transfer(
-        id=row.id,
-        kind=row.kind,
-        debit_account_id=row.debit_account_id,
-        credit_account_id=row.credit_account_id,
-        amount=row.amount,
-        currency=row.currency,
-        phase=Phase(row.phase),
-        pending_id=row.pending_id,
-        timeout_seconds=row.timeout_seconds,
-        linked=bool(row.linked),
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        status=PendingStatus(row.status) if row.status is not None else None,
-    )
+# The write path in the driver's SQL. Column lists are spelled out once; the check below
+# fails at import if the tables gain or lose a column, so they cannot drift apart.
+_ACCOUNT_NAMES = tuple(column.name for column in _ACCOUNT_COLUMNS)
+_TRANSFER_NAMES = (
+    "id",
+    "kind",
+    "debit_account_id",
+    "credit_account_id",
+    "amount",
+    "currency",
+    "phase",
+    "pending_id",
+    "timeout_seconds",
+    "linked",
+    "status",
+    "expires_at",
+    "created_at",
+)
+if set(_TRANSFER_NAMES) != set(_transfers.c.keys()):  # pragma: no cover - a model change
+    raise RuntimeError("ledger_transfers changed: update the driver statements in repository")
 
 
-def lock_accounts(session: Session, ids: Sequence[UUID]) -> dict[UUID, Account]:
+class _DriverSQL:
+    """One dialect's statements and value conversions, as SQLAlchemy's types would do them.
+
+    SQLite stores ids as 32 hex digits, timestamps as naive UTC text with microseconds and
+    booleans as 0/1; PostgreSQL takes and returns uuid, timestamptz and boolean natively.
+    """
+
+    # Built from this module's constants only, never from values: hence the S608 waivers.
+    def __init__(self, dialect: str) -> None:
+        self.sqlite = dialect == "sqlite"
+        self.mark = mark = "?" if self.sqlite else "%s"
+        accounts, transfers = ", ".join(_ACCOUNT_NAMES), ", ".join(_TRANSFER_NAMES)
+        marks = ", ".join([mark] * len(_TRANSFER_NAMES))
+        self.select_accounts = f"SELECT {accounts} FROM ledger_accounts WHERE "  # noqa: S608
+        self.lock_suffix = " ORDER BY id" if self.sqlite else " ORDER BY id FOR UPDATE"
+        self.select_transfers = f"SELECT {transfers} FROM ledger_transfers WHERE "  # noqa: S608
+        self.insert_transfer = f"INSERT INTO ledger_transfers ({transfers}) VALUES ({marks})"  # noqa: S608
+        self.set_status = f"UPDATE ledger_transfers SET status = {mark} WHERE id = {mark}"  # noqa: S608
+        self.move = (
+            "UPDATE ledger_accounts SET "  # noqa: S608
+            f"debits_pending = debits_pending + {mark}, "
+            f"debits_posted = debits_posted + {mark}, "
+            f"credits_pending = credits_pending + {mark}, "
+            f"credits_posted = credits_posted + {mark} "
+            f"WHERE id = {mark}"
+        )
+
+    def id_in(self, ids: Iterable[UUID]) -> tuple[str, list[Any]]:
+        keys = [value.hex for value in ids] if self.sqlite else list(ids)
+        return f"id IN ({', '.join([self.mark] * len(keys))})", keys
+
+    def key(self, value: UUID | None) -> Any:
+        if value is None:
+            return None
+        return value.hex if self.sqlite else value
+
+    def uuid(self, value: Any) -> Any:
+        if value is None or not self.sqlite:
+            return value
+        return UUID(value)
+
+    def stamp(self, value: datetime | None) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("refusing a naive datetime: parrain stores only aware UTC times")
+        aware = as_utc(value)
+        return aware.replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else aware
+
+    def moment(self, value: Any) -> datetime | None:
+        if value is None:
+            return None
+        if self.sqlite:
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        return as_utc(value)
+
+    def flag(self, value: bool) -> Any:
+        return int(value) if self.sqlite else value
+
+    def account(self, row: Sequence[Any]) -> Account:
+        return Account(
+            id=self.uuid(row[0]),
+            currency=row[1],
+            kind=row[2],
+            debits_must_not_exceed_credits=bool(row[3]),
+            credits_must_not_exceed_debits=bool(row[4]),
+            debits_pending=row[5],
+            debits_posted=row[6],
+            credits_pending=row[7],
+            credits_posted=row[8],
+        )
+
+    def transfer(self, row: Sequence[Any]) -> Transfer:
+        created_at = self.moment(row[12])
+        assert created_at is not None  # NOT NULL column
+        return Transfer(
+            id=self.uuid(row[0]),
+            kind=row[1],
+            debit_account_id=self.uuid(row[2]),
+            credit_account_id=self.uuid(row[3]),
+            amount=row[4],
+            currency=row[5],
+            phase=Phase(row[6]),
+            pending_id=self.uuid(row[7]),
+            timeout_seconds=row[8],
+            linked=bool(row[9]),
+            created_at=created_at,
+            expires_at=self.moment(row[11]),
+            status=PendingStatus(row[10]) if row[10] is not None else None,
+        )
+
+    def transfer_rows(self, transfers: Iterable[Transfer]) -> list[tuple[Any, ...]]:
+        key, stamp, flag = self.key, self.stamp, self.flag
+        stamps: dict[datetime, Any] = {}  # a batch's transfers share one creation time
+        rows = []
+        for t in transfers:
+            created_at = stamps.get(t.created_at)
+            if created_at is None:
+                created_at = stamps[t.created_at] = stamp(t.created_at)
+            rows.append(
+                (
+                    key(t.id),
+                    t.kind,
+                    key(t.debit_account_id),
+                    key(t.credit_account_id),
+                    t.amount,
+                    t.currency,
+                    t.phase.value,
+                    key(t.pending_id),
+                    t.timeout_seconds,
+                    flag(t.linked),
+                    t.status.value if t.status is not None else None,
+                    stamp(t.expires_at),
+                    created_at,
+                )
+            )
+        return rows
+
+
+_DRIVER_SQL = {name: _DriverSQL(name) for name in ("sqlite", "postgresql")}
+
+
+@contextmanager
+def _driver(
+    session: Session, cursor: DriverCursor | None
+) -> Iterator[tuple[DriverCursor, _DriverSQL]]:
+    """The caller's cursor (one per ``create_transfers`` call: getting a session's connection
+    costs more than a statement), or a cursor of our own, closed after use."""
+    if cursor is not None:
+        yield cursor, _DRIVER_SQL[cursor.dialect]
+        return
+    with DriverCursor.of(session) as own:
+        yield own, _DRIVER_SQL[own.dialect]
+
+
+def write_cursor(session: Session) -> DriverCursor:
+    """A cursor for the write path of one ``create_transfers`` call; the caller closes it."""
+    return DriverCursor.of(session)
+
+
+def lock_accounts(
+    session: Session, ids: Sequence[UUID], *, cursor: DriverCursor | None = None
+) -> dict[UUID, Account]:
     """Read and lock the accounts, in sorted id order (PostgreSQL row locks; a SQLite write
     transaction already holds the database lock)."""
     if not ids:
         return {}
-    statement = (
-        select(*_ACCOUNT_COLUMNS)
-        .where(_accounts.c.id.in_(sorted(ids)))
-        .order_by(_accounts.c.id)
-        .with_for_update()
-    )
-    return {row.id: _account(row) for row in session.execute(statement)}
+    with _driver(session, cursor) as (driver, sql):
+        where, params = sql.id_in(sorted(ids))
+        rows = driver.execute(sql.select_accounts + where + sql.lock_suffix, params)
+    return {account.id: account for account in map(sql.account, rows)}
 
 
-def get_accounts(session: Session, ids: Collection[UUID]) -> dict[UUID, Account]:
+def get_accounts(
+    session: Session, ids: Collection[UUID], *, cursor: DriverCursor | None = None
+) -> dict[UUID, Account]:
     if not ids:
         return {}
-    statement = select(*_ACCOUNT_COLUMNS).where(_accounts.c.id.in_(list(ids)))
-    return {row.id: _account(row) for row in session.execute(statement)}
+    with _driver(session, cursor) as (driver, sql):
+        where, params = sql.id_in(ids)
+        rows = driver.execute(sql.select_accounts + where, params)
+    return {account.id: account for account in map(sql.account, rows)}
+
+
+def get_reference(session: Session, account_id: UUID) -> str | None:
+    return session.scalar(select(_accounts.c.reference).where(_accounts.c.id == account_id))
 
 
 def get_account_by_reference(session: Session, reference: str) -> Account | None:
@@ -120,82 +283,53 @@ def insert_account(
     )
 
 
-def get_transfers(session: Session, ids: Collection[UUID]) -> dict[UUID, Transfer]:
+def get_transfers(
+    session: Session, ids: Collection[UUID], *, cursor: DriverCursor | None = None
+) -> dict[UUID, Transfer]:
     if not ids:
         return {}
-    statement = select(_transfers).where(_transfers.c.id.in_(list(ids)))
-    return {row.id: _transfer(row) for row in session.execute(statement)}
+    with _driver(session, cursor) as (driver, sql):
+        where, params = sql.id_in(ids)
+        rows = driver.execute(sql.select_transfers + where, params)
+    return {transfer.id: transfer for transfer in map(sql.transfer, rows)}
 
 
-def insert_transfers(session: Session, transfers: Collection[Transfer]) -> None:
+def insert_transfers(
+    session: Session, transfers: Collection[Transfer], *, cursor: DriverCursor | None = None
+) -> None:
     if not transfers:
         return
-    session.execute(
-        insert(_transfers),
-        [
-            {
-                "id": t.id,
-                "kind": t.kind,
-                "debit_account_id": t.debit_account_id,
-                "credit_account_id": t.credit_account_id,
-                "amount": t.amount,
-                "currency": t.currency,
-                "phase": t.phase.value,
-                "pending_id": t.pending_id,
-                "timeout_seconds": t.timeout_seconds,
-                "linked": t.linked,
-                "status": t.status.value if t.status is not None else None,
-                "expires_at": t.expires_at,
-                "created_at": t.created_at,
-            }
-            for t in transfers
-        ],
-    )
+    with _driver(session, cursor) as (driver, sql):
+        driver.executemany(sql.insert_transfer, sql.transfer_rows(transfers))
 
 
-_set_status = (
-    update(_transfers)
-    .where(_transfers.c.id == bindparam("transfer_id"))
-    .values(status=bindparam("new_status"))
-)
-
-
-def set_pending_status(session: Session, statuses: Mapping[UUID, PendingStatus]) -> None:
+def set_pending_status(
+    session: Session,
+    statuses: Mapping[UUID, PendingStatus],
+    *,
+    cursor: DriverCursor | None = None,
+) -> None:
     if not statuses:
         return
-    session.connection().execute(
-        _set_status,
-        [{"transfer_id": tid, "new_status": status.value} for tid, status in statuses.items()],
-    )
+    with _driver(session, cursor) as (driver, sql):
+        rows = [(status.value, sql.key(transfer_id)) for transfer_id, status in statuses.items()]
+        driver.executemany(sql.set_status, rows)
 
 
-_move = (
-    update(_accounts)
-    .where(_accounts.c.id == bindparam("account_id"))
-    .values(
-        debits_pending=_accounts.c.debits_pending + bindparam("d_dp"),
-        debits_posted=_accounts.c.debits_posted + bindparam("d_dpo"),
-        credits_pending=_accounts.c.credits_pending + bindparam("d_cp"),
-        credits_posted=_accounts.c.credits_posted + bindparam("d_cpo"),
-    )
-)
-
-
-def apply_deltas(session: Session, deltas: Mapping[UUID, Delta]) -> None:
-    """Add each delta in the database (``x = x + d``): the CHECK constraints see the result."""
-    rows = [
-        {
-            "account_id": account_id,
-            "d_dp": d.debits_pending,
-            "d_dpo": d.debits_posted,
-            "d_cp": d.credits_pending,
-            "d_cpo": d.credits_posted,
-        }
-        for account_id, d in sorted(deltas.items())
-        if not d.is_zero()
-    ]
-    if rows:
-        session.connection().execute(_move, rows)
+def apply_deltas(
+    session: Session, deltas: Mapping[UUID, Delta], *, cursor: DriverCursor | None = None
+) -> None:
+    """Add each delta in the database (``x = x + d``), accounts in sorted id order: the CHECK
+    constraints see the result."""
+    moves = [(account_id, d) for account_id, d in sorted(deltas.items()) if not d.is_zero()]
+    if not moves:
+        return
+    with _driver(session, cursor) as (driver, sql):
+        rows = [
+            (d.debits_pending, d.debits_posted, d.credits_pending, d.credits_posted, sql.key(key))
+            for key, d in moves
+        ]
+        driver.executemany(sql.move, rows)
 
 
 def due_pending_ids(session: Session, *, now: datetime, limit: int) -> list[UUID]:
@@ -210,18 +344,26 @@ def due_pending_ids(session: Session, *, now: datetime, limit: int) -> list[UUID
 
 
 def balance_totals(session: Session) -> dict[str, Delta]:
-    """Per currency, the sum of each balance column over all accounts."""
+    """Per currency, the sum of each balance column over all accounts.
+
+    Summed in Python: a currency's total may pass 2^63-1 while every account stays within
+    it, and SQLite's SUM() refuses to overflow.
+    """
     statement = select(
         _accounts.c.currency,
-        func.coalesce(func.sum(_accounts.c.debits_pending), 0),
-        func.coalesce(func.sum(_accounts.c.debits_posted), 0),
-        func.coalesce(func.sum(_accounts.c.credits_pending), 0),
-        func.coalesce(func.sum(_accounts.c.credits_posted), 0),
-    ).group_by(_accounts.c.currency)
-    return {
-        row[0]: Delta(int(row[1]), int(row[2]), int(row[3]), int(row[4]))
-        for row in session.execute(statement)
-    }
+        _accounts.c.debits_pending,
+        _accounts.c.debits_posted,
+        _accounts.c.credits_pending,
+        _accounts.c.credits_posted,
+    )
+    totals: dict[str, Delta] = {}
+    for currency, debits_pending, debits_posted, credits_pending, credits_posted in session.execute(
+        statement
+    ):
+        totals[currency] = totals.get(currency, Delta()) + Delta(
+            debits_pending, debits_posted, credits_pending, credits_posted
+        )
+    return totals
 
 
 def recomputed_balances(session: Session) -> dict[UUID, Delta]:
@@ -234,9 +376,21 @@ def recomputed_balances(session: Session) -> dict[UUID, Delta]:
     balances: dict[UUID, Delta] = {}
     for side in ("debit", "credit"):
         account_column = _transfers.c[f"{side}_account_id"]
-        statement = select(
-            account_column, _transfers.c.phase, _transfers.c.status, func.sum(_transfers.c.amount)
-        ).group_by(account_column, _transfers.c.phase, _transfers.c.status)
+        # Only what counts: resolved pending transfers would add amounts that cancel out and
+        # could pass 2^63-1 in SQLite's SUM().
+        statement = (
+            select(
+                account_column,
+                _transfers.c.phase,
+                _transfers.c.status,
+                func.sum(_transfers.c.amount),
+            )
+            .where(
+                _transfers.c.phase.in_((Phase.SINGLE.value, Phase.POST_PENDING.value))
+                | (_transfers.c.status == PendingStatus.PENDING.value)
+            )
+            .group_by(account_column, _transfers.c.phase, _transfers.c.status)
+        )
         for account_id, phase, status, amount in session.execute(statement):
             amount = int(amount)
             if phase in (Phase.SINGLE.value, Phase.POST_PENDING.value):

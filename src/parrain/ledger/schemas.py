@@ -33,6 +33,9 @@ class AccountRead(BaseModel):
     id: UUID
     currency: str
     kind: str
+    reference: str | None = Field(
+        default=None, description="The account's stable name, e.g. campaign:<id>:budget."
+    )
     debits_must_not_exceed_credits: bool
     credits_must_not_exceed_debits: bool
     debits_pending: int
@@ -41,11 +44,12 @@ class AccountRead(BaseModel):
     credits_posted: int
 
     @classmethod
-    def of(cls, account: Account) -> AccountRead:
+    def of(cls, account: Account, reference: str | None = None) -> AccountRead:
         return cls(
             id=account.id,
             currency=account.currency,
             kind=account.kind,
+            reference=reference,
             debits_must_not_exceed_credits=account.debits_must_not_exceed_credits,
             credits_must_not_exceed_debits=account.credits_must_not_exceed_debits,
             debits_pending=account.debits_pending,

@@ -69,6 +69,11 @@ def get_account(*, session: Session, account_id: UUID) -> Account:
     return found
 
 
+def get_account_reference(*, session: Session, account_id: UUID) -> str | None:
+    """The account's stable name (``campaign:<id>:budget``), if it has one."""
+    return repository.get_reference(session, account_id)
+
+
 def find_account(*, session: Session, reference: str) -> Account | None:
     return repository.get_account_by_reference(session, reference)
 
@@ -93,13 +98,25 @@ def create_transfers(
     pending_ids = {t.pending_id for t in transfers if t.pending_id is not None}
     # The pending transfers name the accounts a post or void touches: read them first, lock
     # every account in sorted order, then read again under the locks for a consistent view.
-    early = repository.get_transfers(session, pending_ids) if pending_ids else {}
-    accounts = repository.lock_accounts(session, referenced_account_ids(transfers, early))
-    stored = repository.get_transfers(session, {t.id for t in transfers} | pending_ids)
-    plan = plan_transfers(transfers, accounts=accounts, stored=stored, now=clock.now())
-    repository.insert_transfers(session, plan.new_transfers.values())
-    repository.set_pending_status(session, plan.resolved_pending)
-    repository.apply_deltas(session, plan.deltas)
+    with repository.write_cursor(session) as cursor:
+        early = repository.get_transfers(session, pending_ids, cursor=cursor) if pending_ids else {}
+        locked = referenced_account_ids(transfers, early)
+        accounts = repository.lock_accounts(session, locked, cursor=cursor)
+        stored = repository.get_transfers(
+            session, {t.id for t in transfers} | pending_ids, cursor=cursor
+        )
+        # A pending transfer committed by someone else after the first read names accounts
+        # not locked yet: lock them too (a deadlock this may cause is retried by the caller).
+        missing = set(referenced_account_ids(transfers, stored)) - set(locked)
+        if missing:
+            accounts |= repository.lock_accounts(session, sorted(missing), cursor=cursor)
+            stored = repository.get_transfers(
+                session, {t.id for t in transfers} | pending_ids, cursor=cursor
+            )
+        plan = plan_transfers(transfers, accounts=accounts, stored=stored, now=clock.now())
+        repository.insert_transfers(session, plan.new_transfers.values(), cursor=cursor)
+        repository.set_pending_status(session, plan.resolved_pending, cursor=cursor)
+        repository.apply_deltas(session, plan.deltas, cursor=cursor)
     return plan.results
 
 
