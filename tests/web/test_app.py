@@ -108,6 +108,13 @@ def test_the_docs_page_is_html(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "/openapi.json" in response.text
+    # served from the package, not a CDN: the demo runs without Internet access
+    assert "cdn" not in response.text.lower()
+    for asset in ("/docs/assets/swagger-ui-bundle.js", "/docs/assets/swagger-ui.css"):
+        assert asset in response.text
+        served = client.get(asset)
+        assert served.status_code == 200
+        assert len(served.content) > 10_000
 
 
 @pytest.mark.parametrize("path", ["/nowhere", "/v1", "/v1/campaigns/x/launch/now", "/v2/campaigns"])

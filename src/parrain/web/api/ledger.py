@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 
 from parrain.kit.money import validate_currency
 from parrain.ledger import service as ledger
@@ -38,10 +39,12 @@ class LedgerCheckRead(BaseModel):
 
 @router.get("/accounts/{account_id}", responses=error_responses(404, 422))
 def get_ledger_account(account_id: UUID, database: DatabaseDep) -> AccountRead:
-    account = database.read(
-        lambda session: ledger.get_account(session=session, account_id=account_id)
-    )
-    return AccountRead.of(account)
+    def read(session: Session) -> AccountRead:
+        account = ledger.get_account(session=session, account_id=account_id)
+        reference = ledger.get_account_reference(session=session, account_id=account_id)
+        return AccountRead.of(account, reference)
+
+    return database.read(read)
 
 
 @router.get("/accounts", responses=error_responses(422))
@@ -60,7 +63,7 @@ def list_ledger_accounts(
     accounts = database.read(
         lambda session: ledger.list_accounts(session=session, currency=code, kind=kind)
     )
-    return [AccountRead.of(account) for account, _reference in accounts]
+    return [AccountRead.of(account, reference) for account, reference in accounts]
 
 
 @router.get("/balances")
