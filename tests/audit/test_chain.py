@@ -107,9 +107,7 @@ def test_deleting_the_last_entries_is_caught_by_the_head(
     assert "#4 to #5" in report.breaks[0].message
 
 
-def test_a_deletion_hidden_by_renumbering_is_caught(
-    database: Database, clock: FrozenClock
-) -> None:
+def test_a_deletion_hidden_by_renumbering_is_caught(database: Database, clock: FrozenClock) -> None:
     _append(database, clock, 5)
     with database.transaction() as s:
         s.execute(text("DELETE FROM audit_entries WHERE seq = 3"))
@@ -150,9 +148,7 @@ def test_bad_entries_are_refused_and_nothing_is_written(
     assert _verify(database).entries == 0
 
 
-def test_concurrent_appends_form_one_unbroken_chain(
-    database: Database, clock: FrozenClock
-) -> None:
+def test_concurrent_appends_form_one_unbroken_chain(database: Database, clock: FrozenClock) -> None:
     errors: list[BaseException] = []
 
     def worker(number: int) -> None:
