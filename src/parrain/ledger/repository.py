@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from parrain.db.session import DriverCursor
 from parrain.kit.clock import as_utc
 from parrain.ledger.models import LedgerAccount, LedgerTransfer
-from parrain.ledger.postings import Account, Delta, PendingStatus, Phase, Transfer
+from parrain.ledger.postings import Account, Delta, PendingStatus, Phase, Transfer, lock_order
 
 _accounts = cast(Table, LedgerAccount.__table__)
 _transfers = cast(Table, LedgerTransfer.__table__)
@@ -225,7 +225,7 @@ def lock_accounts(
     if not ids:
         return {}
     with _driver(session, cursor) as (driver, sql):
-        where, params = sql.id_in(sorted(ids))
+        where, params = sql.id_in(sorted(ids, key=lock_order))
         rows = driver.execute(sql.select_accounts + where + sql.lock_suffix, params)
     return {account.id: account for account in map(sql.account, rows)}
 
@@ -321,7 +321,8 @@ def apply_deltas(
 ) -> None:
     """Add each delta in the database (``x = x + d``), accounts in sorted id order: the CHECK
     constraints see the result."""
-    moves = [(account_id, d) for account_id, d in sorted(deltas.items()) if not d.is_zero()]
+    ordered = sorted(deltas.items(), key=lambda item: lock_order(item[0]))
+    moves = [(account_id, d) for account_id, d in ordered if not d.is_zero()]
     if not moves:
         return
     with _driver(session, cursor) as (driver, sql):

@@ -28,6 +28,7 @@ from parrain.ledger.postings import (
     Result,
     Transfer,
     TransferRequest,
+    lock_order,
     plan_transfers,
     referenced_account_ids,
 )
@@ -109,7 +110,9 @@ def create_transfers(
         # not locked yet: lock them too (a deadlock this may cause is retried by the caller).
         missing = set(referenced_account_ids(transfers, stored)) - set(locked)
         if missing:
-            accounts |= repository.lock_accounts(session, sorted(missing), cursor=cursor)
+            accounts |= repository.lock_accounts(
+                session, sorted(missing, key=lock_order), cursor=cursor
+            )
             stored = repository.get_transfers(
                 session, {t.id for t in transfers} | pending_ids, cursor=cursor
             )
