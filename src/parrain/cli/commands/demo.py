@@ -116,7 +116,8 @@ def run_api(*, settings: Settings, database: Database, host: str, port: int) -> 
     from parrain.web.app import create_app
 
     api = create_app(database=database, clock=SystemClock(), settings=settings)
-    uvicorn.run(api, host=host, port=port, log_level=settings.log.level.lower())
+    # No access log: uvicorn's names each client's IP address, which is personal data.
+    uvicorn.run(api, host=host, port=port, log_level=settings.log.level.lower(), access_log=False)
 
 
 def _server_settings(state: CliState, *, database_url: str, host: str, port: int) -> Settings:
