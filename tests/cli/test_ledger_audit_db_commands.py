@@ -4,6 +4,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from parrain.db.migrate import head_revision
 from parrain.db.session import Database
 from tests.cli.conftest import Cli, refused
 
@@ -108,11 +109,11 @@ def test_audit_verify_finds_an_edited_entry(cli: Cli, database: Database) -> Non
 def test_db_check_passes_on_a_migrated_database(cli: Cli) -> None:
     result = cli("db", "check")
     assert result.exit_code == 0, result.output
-    assert "models and migrations agree at revision 0001 (head)" in result.stdout
+    assert f"models and migrations agree at revision {head_revision()} (head)" in result.stdout
 
     again = cli("db", "upgrade")
     assert again.exit_code == 0, again.output
-    assert "is already at revision 0001 (head)" in again.stdout
+    assert f"is already at revision {head_revision()} (head)" in again.stdout
 
 
 def test_db_upgrade_migrates_an_empty_database_that_check_refused(tmp_path: Path) -> None:
@@ -128,7 +129,7 @@ def test_db_upgrade_migrates_an_empty_database_that_check_refused(tmp_path: Path
 
     upgraded = cli("db", "upgrade")
     assert upgraded.exit_code == 0, upgraded.output
-    assert "upgraded from an empty schema to revision 0001 (head)" in upgraded.stdout
+    assert f"upgraded from an empty schema to revision {head_revision()} (head)" in upgraded.stdout
     assert "fresh.sqlite3" in upgraded.stdout
     assert cli("db", "check").exit_code == 0
     assert cli("campaign", "list").stdout.strip() == "No campaigns."

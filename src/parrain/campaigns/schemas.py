@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import enum
-import functools
 from datetime import datetime
 from typing import Annotated, Self
 from uuid import UUID
 
-from babel import Locale
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from parrain.kit.money import MAX_MINOR_UNITS, Money, validate_currency
+from parrain.kit.money import MAX_MINOR_UNITS, Money
+from parrain.kit.regions import Currency, Language, Market
 
 
 class CampaignStatus(enum.StrEnum):
@@ -21,45 +20,6 @@ class CampaignStatus(enum.StrEnum):
     ENDED = "ended"
 
 
-#: Babel's two-letter regions that are not countries (unknown, EU, UN, pseudo-locales...).
-_NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB"})
-
-
-@functools.cache
-def _territories() -> frozenset[str]:
-    regions = Locale("en").territories
-    return frozenset(c for c in regions if isinstance(c, str) and len(c) == 2) - _NOT_COUNTRIES
-
-
-@functools.cache
-def _languages() -> frozenset[str]:
-    return frozenset(c for c in Locale("en").languages if isinstance(c, str) and len(c) == 2)
-
-
-def _market(value: str) -> str:
-    code = value.upper()
-    if code not in _territories():
-        raise ValueError(f"{value!r} is not an ISO 3166 country code such as GB or FR")
-    return code
-
-
-def _language(value: str) -> str:
-    code = value.lower()
-    if code not in _languages():
-        raise ValueError(f"{value!r} is not an ISO 639-1 language code such as en or fr")
-    return code
-
-
-def _currency(value: str) -> str:
-    try:
-        return validate_currency(value.upper())
-    except Exception:
-        raise ValueError(f"{value!r} is not an ISO 4217 currency code such as GBP") from None
-
-
-Market = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_market)]
-Language = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_language)]
-Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
 MinorUnits = Annotated[int, Field(strict=True, ge=0, le=MAX_MINOR_UNITS)]
 
 

@@ -9,7 +9,8 @@ from sqlalchemy import MetaData
 
 import parrain.audit.models
 import parrain.campaigns.models
-import parrain.ledger.models  # noqa: F401
+import parrain.ledger.models
+import parrain.members.models  # noqa: F401
 from parrain.db.base import Base
 
 metadata: MetaData = Base.metadata

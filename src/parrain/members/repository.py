@@ -1,0 +1,38 @@
+"""Every query of members. Lookups take hashes: no plaintext reaches SQL."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from parrain.members.models import Member
+
+
+def get(session: Session, member_id: UUID, *, for_update: bool = False) -> Member | None:
+    statement = select(Member).where(Member.id == member_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return session.scalars(statement).one_or_none()
+
+
+def get_by_marketplace_user(session: Session, *, market: str, user_hash: str) -> Member | None:
+    statement = select(Member).where(
+        Member.market == market, Member.marketplace_user_hash == user_hash
+    )
+    return session.scalars(statement).one_or_none()
+
+
+def list_by_email(session: Session, *, market: str, email_hash: str) -> list[Member]:
+    statement = (
+        select(Member)
+        .where(Member.market == market, Member.email_hash == email_hash)
+        .order_by(Member.created_at, Member.id)
+    )
+    return list(session.scalars(statement))
+
+
+def add(session: Session, member: Member) -> None:
+    session.add(member)
+    session.flush()
