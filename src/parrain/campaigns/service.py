@@ -12,6 +12,7 @@ Funding moves money from the operator's funding account of that currency into th
 
 from __future__ import annotations
 
+import functools
 from uuid import UUID
 
 from babel import Locale, UnknownLocaleError
@@ -63,14 +64,19 @@ def funding_account_reference(currency: str) -> str:
     return f"operator-funding:{currency}"
 
 
-def display_locale(campaign: Campaign) -> str:
-    """The locale amounts of this campaign are shown in: ``en_GB``, ``fr_FR``..."""
-    for language in campaign.languages:
+@functools.cache
+def _locale_for(market: str, languages: tuple[str, ...]) -> str:
+    for language in languages:
         try:
-            return str(Locale.parse(f"{language}_{campaign.market}"))
+            return str(Locale.parse(f"{language}_{market}"))
         except (UnknownLocaleError, ValueError):
             continue
     return "en_GB"
+
+
+def display_locale(campaign: Campaign) -> str:
+    """The locale amounts of this campaign are shown in: ``en_GB``, ``fr_FR``..."""
+    return _locale_for(campaign.market, tuple(campaign.languages))
 
 
 def _subject(campaign_id: UUID) -> str:
