@@ -89,6 +89,27 @@ class LogSettings(BaseSettings):
     )
 
 
+class ReferralSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PARRAIN_REFERRALS_", extra="ignore")
+
+    link_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        pattern=r"^https?://[^\s?#]+$",
+        description=(
+            "Public base URL of sponsorship links: a member's link is {base}/r/{code}. An "
+            "http(s) URL without query or fragment."
+        ),
+    )
+    device_cookie: str = Field(
+        default="parrain_device",
+        pattern=r"^[A-Za-z0-9_]{1,40}$",
+        description=(
+            "Name of the first-party cookie that tells one link visitor's device from another "
+            "(a random value; only its keyed hash is stored)."
+        ),
+    )
+
+
 def _secret_text(*, inline: SecretStr, file: Path | None, variable: str) -> str | None:
     """The key text from the variable or the file it names; ``None`` when neither is set.
 
@@ -212,6 +233,9 @@ class Settings(BaseSettings):
     )
     server: ServerSettings = Field(default_factory=ServerSettings, description="The HTTP API.")
     log: LogSettings = Field(default_factory=LogSettings, description="Logging.")
+    referrals: ReferralSettings = Field(
+        default_factory=ReferralSettings, description="Sponsorship links and events."
+    )
     crypto: CryptoSettings = Field(
         default_factory=CryptoSettings,
         description="Keys that encrypt and look up personal data.",

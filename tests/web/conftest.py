@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from parrain.config import Settings
+from parrain.config import CryptoSettings, Settings
 from parrain.db.session import Database
 from parrain.kit.clock import FrozenClock
 from parrain.web.app import create_app
@@ -16,7 +16,7 @@ from parrain.web.app import create_app
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings()
+    return Settings(crypto=CryptoSettings(allow_development_keys=True))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from parrain import __version__
 from parrain.campaigns import service as campaigns_service
-from parrain.config import DatabaseSettings, Settings
+from parrain.config import CryptoSettings, DatabaseSettings, Settings
 from parrain.db.session import Database
 from parrain.kit.clock import FrozenClock
 from parrain.web.app import create_app
@@ -28,7 +28,11 @@ def test_health_is_503_when_the_database_cannot_be_reached(
     tmp_path: Path, clock: FrozenClock
 ) -> None:
     unreachable = Database(DatabaseSettings(url=f"sqlite:///{tmp_path}/missing/dir/db.sqlite3"))
-    app = create_app(database=unreachable, clock=clock, settings=Settings())
+    app = create_app(
+        database=unreachable,
+        clock=clock,
+        settings=Settings(crypto=CryptoSettings(allow_development_keys=True)),
+    )
     with TestClient(app) as client:
         response = client.get("/health")
     unreachable.dispose()
@@ -61,15 +65,26 @@ def test_the_openapi_description_lists_every_route(client: TestClient) -> None:
         "/v1/ledger/check": ["get"],
         "/v1/audit/entries": ["get"],
         "/v1/audit/verify": ["get"],
+        "/v1/campaigns/{campaign_id}/enrolments": ["post"],
+        "/v1/campaigns/{campaign_id}/funnel": ["get"],
+        "/v1/enrolments/{enrolment_id}": ["get"],
+        "/v1/enrolments/{enrolment_id}/progress": ["get"],
+        "/v1/events": ["post"],
+        "/r/{code}": ["get"],
     }
     operation_ids = [op["operationId"] for ops in spec["paths"].values() for op in ops.values()]
     assert sorted(operation_ids) == [
         "check_ledger",
         "create_campaign",
         "end_campaign",
+        "enrol_member",
+        "follow_link",
         "fund_campaign",
         "get_campaign",
+        "get_enrolment",
+        "get_funnel",
         "get_ledger_account",
+        "get_progress",
         "health",
         "launch_campaign",
         "ledger_balances",
@@ -77,6 +92,7 @@ def test_the_openapi_description_lists_every_route(client: TestClient) -> None:
         "list_campaigns",
         "list_ledger_accounts",
         "pause_campaign",
+        "post_events",
         "resume_campaign",
         "update_campaign",
         "verify_audit_chain",

@@ -16,7 +16,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from parrain.config import ServerSettings, Settings
+from parrain.config import CryptoSettings, ServerSettings, Settings
 from parrain.db.session import Database
 from parrain.kit.clock import FrozenClock
 from parrain.web.app import create_app
@@ -27,7 +27,10 @@ LIMIT = 2048
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(server=ServerSettings(max_body_bytes=LIMIT))
+    return Settings(
+        server=ServerSettings(max_body_bytes=LIMIT),
+        crypto=CryptoSettings(allow_development_keys=True),
+    )
 
 
 def padded_campaign(size: int) -> bytes:
@@ -65,7 +68,11 @@ def test_a_declared_body_one_byte_over_the_limit_is_refused(client: TestClient) 
 
 
 def test_the_default_limit_is_one_mebibyte(database: Database, clock: FrozenClock) -> None:
-    app = create_app(database=database, clock=clock, settings=Settings())
+    app = create_app(
+        database=database,
+        clock=clock,
+        settings=Settings(crypto=CryptoSettings(allow_development_keys=True)),
+    )
     with TestClient(app) as client:
         accepted = post_json(client, padded_campaign(1_048_576))
         refused = post_json(client, padded_campaign(1_048_577))

@@ -25,6 +25,15 @@ class Campaign(Base):
         ),
         CheckConstraint("friend_welcome_minor >= 0", name="welcome_not_negative"),
         CheckConstraint("holding_days >= 0", name="holding_not_negative"),
+        CheckConstraint(
+            "attribution_model IN ('first_click', 'last_click')", name="attribution_model_known"
+        ),
+        CheckConstraint("attribution_window_hours >= 1", name="attribution_window_positive"),
+        CheckConstraint("new_customer_days >= 0", name="new_customer_days_not_negative"),
+        CheckConstraint(
+            "qualifying_action IN ('signup', 'first_order')", name="qualifying_action_known"
+        ),
+        CheckConstraint("min_order_minor >= 0", name="min_order_not_negative"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -40,6 +49,12 @@ class Campaign(Base):
     reward_coupon_minor: Mapped[int] = mapped_column(BigInteger)
     friend_welcome_minor: Mapped[int] = mapped_column(BigInteger)
     holding_days: Mapped[int] = mapped_column(Integer)
+    attribution_model: Mapped[str] = mapped_column(String(16))
+    attribution_window_hours: Mapped[int] = mapped_column(Integer)
+    new_customer_days: Mapped[int] = mapped_column(Integer)
+    qualifying_action: Mapped[str] = mapped_column(String(16))
+    min_order_minor: Mapped[int] = mapped_column(BigInteger)
+    landing_url: Mapped[str | None] = mapped_column(String(2048))
     status: Mapped[str] = mapped_column(String(16), index=True)
     budget_account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_accounts.id"))
     cash_payable_account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_accounts.id"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -21,6 +21,19 @@ class CampaignStatus(enum.StrEnum):
 
 
 MinorUnits = Annotated[int, Field(strict=True, ge=0, le=MAX_MINOR_UNITS)]
+AttributionModelName = Literal["first_click", "last_click"]
+QualifyingAction = Literal["signup", "first_order"]
+LandingUrl = Annotated[
+    str,
+    Field(
+        max_length=2048,
+        pattern=r"^https?://[^\s?#]+(\?[^\s#]*)?$",
+        description=(
+            "Where a sponsorship link sends people (app store or landing page); the deferred "
+            "deep-link token is added as the parrain_token query parameter."
+        ),
+    ),
+]
 
 
 class _Rules(BaseModel):
@@ -34,6 +47,12 @@ class _Rules(BaseModel):
     reward_coupon_minor: MinorUnits | None = None
     friend_welcome_minor: MinorUnits | None = None
     holding_days: int | None = Field(default=None, ge=0, le=365)
+    attribution_model: AttributionModelName | None = None
+    attribution_window_hours: int | None = Field(default=None, ge=1, le=24 * 90)
+    new_customer_days: int | None = Field(default=None, ge=0, le=3650)
+    qualifying_action: QualifyingAction | None = None
+    min_order_minor: MinorUnits | None = None
+    landing_url: LandingUrl | None = None
 
 
 class CampaignCreate(_Rules):
@@ -51,6 +70,28 @@ class CampaignCreate(_Rules):
     reward_coupon_minor: MinorUnits
     friend_welcome_minor: MinorUnits = 0
     holding_days: int = Field(default=7, ge=0, le=365)
+    attribution_model: AttributionModelName = Field(
+        default="last_click", description="Which click earns a friend: the first or the last."
+    )
+    attribution_window_hours: int = Field(
+        default=7 * 24, ge=1, le=24 * 90, description="How long a click can earn an install."
+    )
+    new_customer_days: int = Field(
+        default=365,
+        ge=0,
+        le=3650,
+        description=(
+            "A friend is new when their marketplace user id, device and email were not seen "
+            "in the market within this many days before they signed up."
+        ),
+    )
+    qualifying_action: QualifyingAction = Field(
+        default="signup", description="What makes a friend count: signing up, or a first order."
+    )
+    min_order_minor: MinorUnits = Field(
+        default=0, description="The least a first order must be worth (first_order only)."
+    )
+    landing_url: LandingUrl | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -129,6 +170,12 @@ class CampaignRead(BaseModel):
     reward_display: str
     friend_welcome_minor: int
     holding_days: int
+    attribution_model: str
+    attribution_window_hours: int
+    new_customer_days: int
+    qualifying_action: str
+    min_order_minor: int
+    landing_url: str | None
     budget: BudgetRead
     accounts: CampaignAccounts
     locale: str = Field(description="The locale its amounts are shown in: en_GB, fr_FR...")

@@ -13,6 +13,9 @@ Funding moves money from the operator's funding account of that currency into th
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 from uuid import UUID
 
 from babel import Locale, UnknownLocaleError
@@ -126,6 +129,12 @@ def to_read(*, session: Session, campaign: Campaign) -> CampaignRead:
         reward_display=Money(reward, campaign.currency).format(display_locale(campaign)),
         friend_welcome_minor=campaign.friend_welcome_minor,
         holding_days=campaign.holding_days,
+        attribution_model=campaign.attribution_model,
+        attribution_window_hours=campaign.attribution_window_hours,
+        new_customer_days=campaign.new_customer_days,
+        qualifying_action=campaign.qualifying_action,
+        min_order_minor=campaign.min_order_minor,
+        landing_url=campaign.landing_url,
         budget=budget_of(session=session, campaign=campaign),
         accounts=CampaignAccounts(
             budget=campaign.budget_account_id,
@@ -175,6 +184,12 @@ def create(
         reward_coupon_minor=campaign_in.reward_coupon_minor,
         friend_welcome_minor=campaign_in.friend_welcome_minor,
         holding_days=campaign_in.holding_days,
+        attribution_model=campaign_in.attribution_model,
+        attribution_window_hours=campaign_in.attribution_window_hours,
+        new_customer_days=campaign_in.new_customer_days,
+        qualifying_action=campaign_in.qualifying_action,
+        min_order_minor=campaign_in.min_order_minor,
+        landing_url=campaign_in.landing_url,
         status=CampaignStatus.DRAFT.value,
         budget_account_id=accounts["budget"].id,
         cash_payable_account_id=accounts["cash_payable"].id,
@@ -231,7 +246,7 @@ def update(
     if merged["cash"] + merged["coupon"] == 0:
         raise InvalidCampaign("the reward must be greater than zero", field="reward_cash_minor")
     for name, value in changes.items():
-        if value is None:
+        if value is None and name != "landing_url":
             raise InvalidCampaign(f"{name} cannot be cleared", field=name)
         setattr(campaign, name, list(value) if name == "languages" else value)
     campaign.updated_at = clock.now()
@@ -412,16 +427,60 @@ def prize_cost(campaign: Campaign) -> int:
     )
 
 
-def _reward_transfer_ids(reward_id: UUID) -> dict[str, UUID]:
-    return {part: derived_id("reward", reward_id, part) for part in ("cash", "coupon")}
+PrizePartKind = Literal["cash", "coupon", "welcome"]
 
 
-def hold_reward(
-    *, session: Session, campaign_id: UUID, reward_id: UUID, clock: Clock
+@dataclass(frozen=True, slots=True)
+class PrizePart:
+    """One transfer of a prize, out of the budget: ``cash`` to the cash owed to members,
+    ``coupon`` (the member's) and ``welcome`` (a friend's) to the coupon liability.
+
+    ``transfer_id`` is the id of its pending hold; posting, voiding and clawing back derive
+    their ids from it, so each happens at most once.
+    """
+
+    transfer_id: UUID
+    kind: PrizePartKind
+    amount: int
+
+
+def prize_parts(
+    campaign: Campaign, *, reward_id: UUID, welcome_for: Sequence[UUID] = ()
+) -> list[PrizePart]:
+    """The parts of one prize: the member's cash and coupons, and a welcome for each friend
+    in ``welcome_for`` when the campaign gives one. Parts worth nothing are left out."""
+    parts = [
+        PrizePart(derived_id("reward", reward_id, "cash"), "cash", campaign.reward_cash_minor),
+        PrizePart(
+            derived_id("reward", reward_id, "coupon"), "coupon", campaign.reward_coupon_minor
+        ),
+    ]
+    parts.extend(
+        PrizePart(
+            derived_id("reward", reward_id, "welcome", friend_id),
+            "welcome",
+            campaign.friend_welcome_minor,
+        )
+        for friend_id in welcome_for
+    )
+    return [part for part in parts if part.amount > 0]
+
+
+def _credit_account(campaign: Campaign, kind: PrizePartKind) -> UUID:
+    if kind == "cash":
+        return campaign.cash_payable_account_id
+    return campaign.coupon_liability_account_id
+
+
+def hold_prize(
+    *, session: Session, campaign_id: UUID, parts: Sequence[PrizePart], clock: Clock
 ) -> list[Transfer]:
-    """Reserve one member reward in the budget: linked pending transfers, cash and coupon
-    parts, all or nothing. Refused unless the campaign is live; the same ``reward_id`` holds
-    once however often it is sent.
+    """Reserve a prize in the budget: one linked pending transfer per part, all or nothing.
+
+    Refused unless the campaign is live (:class:`CampaignNotAcceptingCredit`), or when the
+    budget, counting the holds already placed, cannot cover every part
+    (:class:`InsufficientBudget`; nothing is written). The same parts hold once however
+    often they are sent.
     """
     campaign = _load(session, campaign_id)
     if campaign.status != CampaignStatus.LIVE:
@@ -430,84 +489,100 @@ def hold_reward(
             campaign_id=str(campaign_id),
             status=campaign.status,
         )
-    ids = _reward_transfer_ids(reward_id)
-    parts = [
-        (ids["cash"], campaign.cash_payable_account_id, campaign.reward_cash_minor),
-        (ids["coupon"], campaign.coupon_liability_account_id, campaign.reward_coupon_minor),
-    ]
     requests = [
         TransferRequest(
-            id=transfer_id,
-            kind=f"reward_hold_{name}",
+            id=part.transfer_id,
+            kind=f"reward_hold_{part.kind}",
             debit_account_id=campaign.budget_account_id,
-            credit_account_id=account_id,
-            amount=amount,
+            credit_account_id=_credit_account(campaign, part.kind),
+            amount=part.amount,
             currency=campaign.currency,
             phase=Phase.PENDING,
         )
-        for (transfer_id, account_id, amount), name in zip(parts, ("cash", "coupon"), strict=True)
-        if amount > 0
+        for part in parts
     ]
     try:
         return ledger.create_linked(session=session, transfers=requests, clock=clock)
     except ExceedsCredits:
-        # Nothing was written: the budget is as it was before this reward.
+        # Nothing was written: the budget is as it was before this prize.
         available = budget_of(session=session, campaign=campaign).available_minor
         raise InsufficientBudget(
             "the prize budget cannot cover this reward",
             campaign_id=str(campaign_id),
             available_minor=available,
-            needed_minor=campaign.reward_cash_minor + campaign.reward_coupon_minor,
+            needed_minor=sum(part.amount for part in parts),
         ) from None
 
 
-def _settle_reward(
-    *, session: Session, campaign_id: UUID, reward_id: UUID, phase: Phase, clock: Clock
+def settle_prize_parts(
+    *, session: Session, parts: Sequence[PrizePart], post: bool, clock: Clock
 ) -> list[Transfer]:
-    campaign = _load(session, campaign_id)
-    held = {
-        part: transfer_id
-        for part, transfer_id in _reward_transfer_ids(reward_id).items()
-        if (part == "cash" and campaign.reward_cash_minor)
-        or (part == "coupon" and campaign.reward_coupon_minor)
-    }
-    verb = "post" if phase is Phase.POST_PENDING else "void"
+    """Post (``post=True``: the holding period passed) or void (back to the budget) held
+    parts, linked: all or nothing. Works whatever the campaign's status: what was earned is
+    honoured. Settling a part again returns the first result."""
+    verb, phase = ("post", Phase.POST_PENDING) if post else ("void", Phase.VOID_PENDING)
     requests = [
         TransferRequest(
-            id=derived_id(verb, pending_id),
-            kind=f"reward_{verb}_{part}",
+            id=derived_id(verb, part.transfer_id),
+            kind=f"reward_{verb}_{part.kind}",
             phase=phase,
-            pending_id=pending_id,
+            pending_id=part.transfer_id,
         )
-        for part, pending_id in held.items()
+        for part in parts
     ]
     return ledger.create_linked(session=session, transfers=requests, clock=clock)
+
+
+def claw_back_prize_parts(
+    *, session: Session, campaign_id: UUID, parts: Sequence[PrizePart], clock: Clock
+) -> list[Transfer]:
+    """Return posted parts to the budget (ADR 0008): cash owed and coupon value go back,
+    linked, each at most once. Only for parts whose hold was posted."""
+    campaign = _load(session, campaign_id)
+    requests = [
+        TransferRequest(
+            id=derived_id("claw_back", part.transfer_id),
+            kind=f"reward_claw_back_{part.kind}",
+            debit_account_id=_credit_account(campaign, part.kind),
+            credit_account_id=campaign.budget_account_id,
+            amount=part.amount,
+            currency=campaign.currency,
+        )
+        for part in parts
+    ]
+    return ledger.create_linked(session=session, transfers=requests, clock=clock)
+
+
+def hold_reward(
+    *, session: Session, campaign_id: UUID, reward_id: UUID, clock: Clock
+) -> list[Transfer]:
+    """Reserve one member reward (cash and coupon parts, no welcome) in the budget."""
+    campaign = _load(session, campaign_id)
+    return hold_prize(
+        session=session,
+        campaign_id=campaign_id,
+        parts=prize_parts(campaign, reward_id=reward_id),
+        clock=clock,
+    )
 
 
 def release_reward(
     *, session: Session, campaign_id: UUID, reward_id: UUID, clock: Clock
 ) -> list[Transfer]:
-    """Post a held reward (its holding period passed). Works whatever the campaign's status:
-    what was earned is honoured."""
-    return _settle_reward(
-        session=session,
-        campaign_id=campaign_id,
-        reward_id=reward_id,
-        phase=Phase.POST_PENDING,
-        clock=clock,
+    """Post a reward held by :func:`hold_reward` (its holding period passed)."""
+    campaign = _load(session, campaign_id)
+    return settle_prize_parts(
+        session=session, parts=prize_parts(campaign, reward_id=reward_id), post=True, clock=clock
     )
 
 
 def void_reward(
     *, session: Session, campaign_id: UUID, reward_id: UUID, clock: Clock
 ) -> list[Transfer]:
-    """Return a held reward to the budget (refund, chargeback or fraud before it posted)."""
-    return _settle_reward(
-        session=session,
-        campaign_id=campaign_id,
-        reward_id=reward_id,
-        phase=Phase.VOID_PENDING,
-        clock=clock,
+    """Return a reward held by :func:`hold_reward` to the budget."""
+    campaign = _load(session, campaign_id)
+    return settle_prize_parts(
+        session=session, parts=prize_parts(campaign, reward_id=reward_id), post=False, clock=clock
     )
 
 

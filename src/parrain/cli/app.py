@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from parrain.cli.commands import audit, campaign, db, demo, ledger, worker
+from parrain.cli.commands import apikey, audit, campaign, db, demo, ledger, referral, worker
 from parrain.cli.output import EXIT_REFUSED, describe_validation, error_line, reports_errors
 from parrain.cli.state import CliState
 from parrain.config import Settings
@@ -24,7 +24,9 @@ app.add_typer(db.app, name="db")
 app.add_typer(campaign.app, name="campaign")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(audit.app, name="audit")
+app.add_typer(referral.app, name="referral")
 app.add_typer(worker.app, name="worker")
+app.add_typer(apikey.app, name="apikey")
 app.command("demo")(demo.demo)
 app.command("serve")(demo.serve)
 

@@ -18,6 +18,7 @@ from parrain.config import DatabaseSettings, Settings
 from parrain.db.session import Database
 from parrain.errors import InvalidInput
 from parrain.kit.clock import Clock, SystemClock
+from parrain.members.service import MemberKeys
 
 
 def open_database(settings: DatabaseSettings) -> Database:
@@ -41,6 +42,14 @@ class CliState:
     actor: str
     clock: Clock = field(default_factory=SystemClock)
     _database: Database | None = None
+    _member_keys: MemberKeys | None = None
+
+    @property
+    def member_keys(self) -> MemberKeys:
+        """The keys of personal data, from the settings (``KeysNotConfigured`` if none)."""
+        if self._member_keys is None:
+            self._member_keys = MemberKeys.from_settings(self.settings.crypto)
+        return self._member_keys
 
     @property
     def database(self) -> Database:

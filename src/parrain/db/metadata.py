@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
+import parrain.access.models
 import parrain.audit.models
 import parrain.campaigns.models
 import parrain.ledger.models
-import parrain.members.models  # noqa: F401
+import parrain.members.models
+import parrain.referrals.models  # noqa: F401
 from parrain.db.base import Base
 
 metadata: MetaData = Base.metadata

@@ -56,6 +56,9 @@ def _email(value: Pii) -> Pii:
     return value
 
 
+#: The validator of personal text fields, for other domains' shapes.
+pii_text = _text
+
 MarketplaceUserId = Annotated[Pii, _text(MAX_MARKETPLACE_USER_ID)]
 Email = Annotated[Pii, _text(MAX_EMAIL), AfterValidator(_email)]
 Username = Annotated[Pii, _text(MAX_USERNAME)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from parrain.errors import InvalidInput
+from parrain.errors import Conflict, InvalidInput, NotFound
 
 
 class InvalidCode(InvalidInput):
@@ -43,3 +43,29 @@ class NaiveTimestamp(InvalidInput):
     """A time without a timezone: it cannot be placed on the attribution window."""
 
     code = "naive_timestamp"
+
+
+class EnrolmentNotFound(NotFound):
+    code = "enrolment_not_found"
+
+
+class UnknownCode(NotFound):
+    """A well-formed sponsorship code that belongs to no enrolment."""
+
+    code = "unknown_code"
+
+
+class EnrolmentRefused(Conflict):
+    """The member cannot enrol; ``details["reason"]`` says why in one word."""
+
+    code = "enrolment_refused"
+
+
+class AlreadyEnrolled(EnrolmentRefused):
+    code = "already_enrolled"
+
+
+class EventIdReused(Conflict):
+    """An event id sent again with a different body: ids are idempotency keys."""
+
+    code = "event_id_reused"

@@ -14,9 +14,11 @@ from parrain import __version__
 from parrain.config import Settings
 from parrain.db.session import Database
 from parrain.kit.clock import Clock
-from parrain.web.api import audit, campaigns, health, ledger
+from parrain.members.service import MemberKeys
+from parrain.web.api import audit, campaigns, health, ledger, referrals
 from parrain.web.errors import install_error_handlers
 from parrain.web.middleware import BodySizeLimitMiddleware, UnexpectedErrorMiddleware
+from parrain.web.pages import links
 
 API_PREFIX = "/v1"
 
@@ -32,8 +34,14 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(*, database: Database, clock: Clock, settings: Settings) -> FastAPI:
-    """Build the HTTP API over ``database``; every route reads time from ``clock``."""
+def create_app(
+    *, database: Database, clock: Clock, settings: Settings, member_keys: MemberKeys | None = None
+) -> FastAPI:
+    """Build the HTTP API over ``database``; every route reads time from ``clock``.
+
+    ``member_keys`` default to the ones ``settings.crypto`` configures; without any, this
+    raises :class:`~parrain.kit.errors.KeysNotConfigured` before serving a request.
+    """
     app = FastAPI(
         title="parrain",
         version=__version__,
@@ -46,13 +54,21 @@ def create_app(*, database: Database, clock: Clock, settings: Settings) -> FastA
     app.state.database = database
     app.state.clock = clock
     app.state.settings = settings
+    app.state.member_keys = member_keys or MemberKeys.from_settings(settings.crypto)
     install_error_handlers(app)
     # The last middleware added runs first: bugs are caught around the size guard too.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.server.max_body_bytes)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.include_router(health.router)
-    for module in (campaigns, ledger, audit):
-        app.include_router(module.router, prefix=API_PREFIX)
+    for router in (
+        campaigns.router,
+        ledger.router,
+        audit.router,
+        referrals.router,
+        referrals.integration,
+    ):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(links.router)
     _serve_docs(app)
     return app
 

@@ -2,22 +2,41 @@
 
 ``create_app`` stores the database, clock and settings on ``app.state``; these read them
 back, so a test or the CLI decides what a route works with.
+
+Integrations authenticate with an API key: ``api_key: EventsKeyDep`` (or ``ConsentKeyDep``,
+or ``Depends(require_api_key(scope))``) admits a request only with a live key granted that
+scope, answered from a small per-process cache for :data:`API_KEY_CACHE_TTL_SECONDS`.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.exc import DBAPIError
+from starlette.concurrency import run_in_threadpool
 
+from parrain.access import service as access
+from parrain.access.errors import InvalidApiKey
+from parrain.access.schemas import ApiKeyRead, ApiKeyScope
 from parrain.config import Settings
 from parrain.db.session import Database
 from parrain.kit.clock import Clock
+from parrain.logging import get_logger
 
 ACTOR_HEADER = "X-Parrain-Actor"
 #: Who the audit log names when a request does not say (until operators log in).
 DEFAULT_ACTOR = "api"
 ACTOR_PATTERN = r"^[A-Za-z0-9:._@-]+$"
+
+_log = get_logger(__name__)
 
 
 def get_database(request: Request) -> Database:
@@ -57,3 +76,171 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ActorDep = Annotated[str, Depends(get_actor)]
+
+
+# --- Integration API keys -------------------------------------------------------------------
+
+API_KEY_HEADER = "X-Parrain-Api-Key"
+#: How long this process trusts a key it checked, without asking the database again: a
+#: revoked key is refused by every process at most this long after the revocation.
+API_KEY_CACHE_TTL_SECONDS = access.CACHE_SECONDS
+#: Keys remembered per process; past it, the oldest entry is forgotten first.
+API_KEY_CACHE_MAX_ENTRIES = 1024
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiKeyBearer",
+    description="An integration API key: `Authorization: Bearer prn_<prefix>_<secret>`.",
+)
+_api_key_header = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    scheme_name="ApiKeyHeader",
+    description=f"An integration API key in `{API_KEY_HEADER}`, for clients that cannot set "
+    "`Authorization`.",
+)
+
+
+class ApiKeyCache:
+    """Keys this process authenticated recently, by the SHA-256 of the presented key.
+
+    An entry expires ``ttl_seconds`` after it was loaded from the database, however often
+    it is used meanwhile, so a revocation made anywhere is seen within the TTL. Only keys
+    that were valid are kept (scopes are checked on every request); at most ``max_entries``,
+    the oldest forgotten first. ``monotonic`` is injectable so tests need not sleep.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl_seconds: float = API_KEY_CACHE_TTL_SECONDS,
+        max_entries: int = API_KEY_CACHE_MAX_ENTRIES,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if ttl_seconds < 0 or max_entries < 1:
+            raise ValueError("the API key cache needs ttl_seconds >= 0 and max_entries >= 1")
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self._monotonic = monotonic
+        self._entries: OrderedDict[bytes, tuple[ApiKeyRead, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: bytes) -> ApiKeyRead | None:
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            if self._monotonic() >= entry[1]:
+                del self._entries[digest]
+                return None
+            return entry[0]
+
+    def remember(self, digest: bytes, api_key: ApiKeyRead) -> None:
+        """Keep ``api_key`` for a full TTL from now."""
+        with self._lock:
+            self._entries.pop(digest, None)
+            self._entries[digest] = (api_key, self._monotonic() + self.ttl_seconds)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)  # all TTLs are equal: the oldest expires first
+
+    def update(self, digest: bytes, api_key: ApiKeyRead) -> None:
+        """Replace a remembered key's read model without extending its expiry."""
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is not None:
+                self._entries[digest] = (api_key, entry[1])
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_cache_creation = threading.Lock()
+
+
+def get_api_key_cache(request: Request) -> ApiKeyCache:
+    """The app's cache, made on first use (a test may set ``app.state.api_key_cache``)."""
+    state = request.app.state
+    cache: ApiKeyCache | None = getattr(state, "api_key_cache", None)
+    if cache is None:
+        with _cache_creation:
+            cache = getattr(state, "api_key_cache", None)
+            if cache is None:
+                cache = ApiKeyCache()
+                state.api_key_cache = cache
+    return cache
+
+
+def _missing_key() -> InvalidApiKey:
+    return InvalidApiKey(
+        f"this operation needs an API key: send `Authorization: Bearer <key>` or "
+        f"`{API_KEY_HEADER}: <key>`"
+    )
+
+
+@functools.cache
+def require_api_key(scope: str) -> Callable[..., Awaitable[ApiKeyRead]]:
+    """A dependency that admits a request carrying a live API key granted ``scope``.
+
+    The key is read from ``Authorization: Bearer`` or else ``X-Parrain-Api-Key``. A key seen
+    in the last :data:`API_KEY_CACHE_TTL_SECONDS` is answered from memory without touching
+    the event loop's thread pool or the database; otherwise it is checked in a read-only
+    transaction. ``last_used_at`` is written in its own short transaction at most once a
+    minute per key. Raises InvalidApiKey (401, with ``WWW-Authenticate: Bearer``) or
+    ApiKeyScopeDenied (403). An unknown ``scope`` fails here, when the route is declared.
+    """
+    needed = ApiKeyScope(scope)
+
+    async def api_key(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        header_key: Annotated[str | None, Depends(_api_key_header)],
+    ) -> ApiKeyRead:
+        presented = bearer.credentials if bearer is not None else header_key
+        if not presented:
+            raise _missing_key()
+        if len(presented) > access.MAX_PRESENTED_CHARS:
+            access.parse_api_key(presented)  # raises: hashing a huge header is wasted work
+        digest = hashlib.sha256(presented.encode()).digest()
+        cache = get_api_key_cache(request)
+        found = cache.get(digest)
+        if found is None:
+            access.parse_api_key(presented)  # a malformed key never costs a database trip
+            database = get_database(request)
+            found = await run_in_threadpool(
+                database.read,
+                lambda session: access.identify_api_key(session=session, presented=presented),
+            )
+            cache.remember(digest, found)
+        access.check_scope(found, needed)
+        clock = get_clock(request)
+        now = clock.now()
+        if access.use_due(found, now):
+            # Marked in memory first, so concurrent requests do not all queue a write.
+            cache.update(digest, found.model_copy(update={"last_used_at": now}))
+            await _record_use(get_database(request), found, clock)
+        return found
+
+    return api_key
+
+
+async def _record_use(database: Database, api_key: ApiKeyRead, clock: Clock) -> None:
+    try:
+        await run_in_threadpool(
+            database.run,
+            lambda session: access.record_api_key_use(
+                session=session, key_id=api_key.id, clock=clock
+            ),
+        )
+    except DBAPIError as error:
+        # Bookkeeping only: the request goes on; the next due use writes it.
+        _log.warning(
+            "api_key_use_not_recorded", api_key=api_key.prefix, reason=type(error.orig).__name__
+        )
+
+
+EventsKeyDep = Annotated[ApiKeyRead, Depends(require_api_key(ApiKeyScope.EVENTS.value))]
+ConsentKeyDep = Annotated[ApiKeyRead, Depends(require_api_key(ApiKeyScope.CONSENT.value))]

@@ -81,6 +81,8 @@ class ErrorResponse(BaseModel):
 
 _DESCRIPTIONS = {
     400: "The request is malformed.",
+    401: "No API key, or one that is malformed, unknown or revoked (`invalid_api_key`).",
+    403: "The API key was not granted the scope this operation needs (`api_key_scope_denied`).",
     404: "The resource does not exist (the code names which kind).",
     409: "The request conflicts with the resource's current state.",
     413: "The request body is larger than the server accepts (`request_too_large`).",
@@ -163,9 +165,13 @@ def invalid_request(errors: Sequence[Any], *, sent_json: bool = True) -> Invalid
     return InvalidRequest(message, **details)
 
 
+#: Every 401 names how to authenticate (RFC 9110 §15.5.2): integrations send a bearer API key.
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
 async def _parrain_error(_request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, ParrainError)
-    return error_response(error)
+    return error_response(error, headers=_CHALLENGE if error.status_code == 401 else None)
 
 
 async def _validation_error(request: Request, error: Exception) -> JSONResponse:

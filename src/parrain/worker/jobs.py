@@ -9,6 +9,7 @@ from parrain.db.session import Database
 from parrain.kit.clock import Clock
 from parrain.ledger import service as ledger
 from parrain.logging import get_logger
+from parrain.referrals import progress
 
 _log = get_logger(__name__)
 
@@ -45,4 +46,24 @@ def expire_pending_transfers(*, database: Database, clock: Clock, batch_size: in
             break
     if total:
         _log.info("pending_transfers_expired", count=total)
+    return total
+
+
+def release_held_rewards(*, database: Database, clock: Clock, batch_size: int = 100) -> int:
+    """Post every held prize whose holding period has passed; return how many were posted.
+
+    One transaction per batch; each prize is posted under its enrolment's lock and audited
+    (``reward.posted``), so a refund arriving at the same moment either voids it first or
+    finds it posted. Several workers may run this at once: a prize posts once.
+    """
+    total = 0
+    while True:
+        count = database.run(
+            lambda session: progress.release_due_rewards(session, clock=clock, limit=batch_size)
+        )
+        total += count
+        if count == 0:
+            break
+    if total:
+        _log.info("held_rewards_released", count=total)
     return total

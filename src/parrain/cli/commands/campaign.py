@@ -26,6 +26,8 @@ from parrain.cli.state import campaign_locale, resolve_campaign, state_of
 from parrain.errors import InvalidInput
 from parrain.kit.clock import Clock
 from parrain.kit.money import Money
+from parrain.referrals import service as referrals
+from parrain.referrals.schemas import FunnelRead
 
 app = typer.Typer(help="Campaigns: create, fund, launch, pause, resume, end.", no_args_is_help=True)
 
@@ -43,6 +45,12 @@ OPTION_OF_FIELD = {
     "reward_coupon_minor": "--reward-coupons",
     "friend_welcome_minor": "--friend-welcome",
     "holding_days": "--holding-days",
+    "attribution_model": "--attribution",
+    "attribution_window_hours": "--attribution-hours",
+    "new_customer_days": "--new-customer-days",
+    "qualifying_action": "--qualifying",
+    "min_order_minor": "--min-order",
+    "landing_url": "--landing-url",
     "amount_minor": "AMOUNT",
 }
 
@@ -87,6 +95,25 @@ def create(
     holding_days: Annotated[
         int, typer.Option(help="Days a reward is held before it is paid (refund window).")
     ] = 7,
+    attribution: Annotated[
+        str, typer.Option(help="Which click earns a friend: last_click or first_click.")
+    ] = "last_click",
+    attribution_hours: Annotated[int, typer.Option(help="Hours a click can earn an install.")] = 7
+    * 24,
+    new_customer_days: Annotated[
+        int,
+        typer.Option(help="A friend's user id, device and email must be unseen this many days."),
+    ] = 365,
+    qualifying: Annotated[
+        str, typer.Option(help="What makes a friend count: signup or first_order.")
+    ] = "signup",
+    min_order: Annotated[
+        str, typer.Option(help="Least value of a qualifying first order, e.g. 15.00.")
+    ] = "0",
+    landing_url: Annotated[
+        str | None,
+        typer.Option(help="App-store or landing URL the link sends people to.", show_default=False),
+    ] = None,
 ) -> None:
     """Create a draft campaign. Fund and launch it to open it to members."""
     state = state_of(ctx)
@@ -108,6 +135,12 @@ def create(
         reward_coupon_minor=parse_amount(reward_coupons, code, option="--reward-coupons").minor,
         friend_welcome_minor=parse_amount(friend_welcome, code, option="--friend-welcome").minor,
         holding_days=holding_days,
+        attribution_model=attribution.strip(),
+        attribution_window_hours=attribution_hours,
+        new_customer_days=new_customer_days,
+        qualifying_action=qualifying.strip(),
+        min_order_minor=parse_amount(min_order, code, option="--min-order").minor,
+        landing_url=landing_url,
     )
     created = state.database.run(
         lambda session: campaigns.create(
@@ -305,6 +338,19 @@ def _details(campaign: CampaignRead) -> Table:
         ("Reward", _reward(campaign)),
         ("Friend welcome", welcome),
         ("Holding period", f"{campaign.holding_days} days"),
+        (
+            "Attribution",
+            f"{campaign.attribution_model.replace('_', ' ')} within "
+            f"{campaign.attribution_window_hours} h",
+        ),
+        (
+            "A friend counts on",
+            "signing up"
+            if campaign.qualifying_action == "signup"
+            else f"a first order of at least {_money(campaign, campaign.min_order_minor)}",
+        ),
+        ("New customer", f"unseen for {campaign.new_customer_days} days"),
+        ("Link sends to", campaign.landing_url or "the invitation page"),
         ("Budget funded", _money(campaign, budget.funded_minor)),
         ("Budget held", _money(campaign, budget.held_minor)),
         ("Budget spent", _money(campaign, budget.spent_minor)),
@@ -316,3 +362,46 @@ def _details(campaign: CampaignRead) -> Table:
     for field, value in rows:
         table.add_row(field, value)
     return table
+
+
+@app.command()
+@reports_errors
+def funnel(
+    ctx: typer.Context,
+    campaign: CampaignArgument,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the funnel as JSON.")] = False,
+) -> None:
+    """Show a campaign's funnel: clicks → installs → signups → qualified → rewarded."""
+    state = state_of(ctx)
+
+    def work(session: Session) -> tuple[CampaignRead, FunnelRead]:
+        found = resolve_campaign(session, campaign)
+        return found, referrals.funnel(session=session, campaign_id=found.id)
+
+    found, counts = state.database.read(work)
+    if as_json:
+        typer.echo(counts.model_dump_json(indent=2))
+        return
+    table = Table(title=f"Funnel of {found.name}")
+    table.add_column("Step", style="bold")
+    table.add_column("Count", justify="right")
+    table.add_column("Of the step before", justify="right")
+    steps = [
+        ("Clicks", counts.clicks),
+        ("Installs", counts.installs),
+        ("Signups", counts.signups),
+        ("Qualified friends", counts.qualified),
+        ("Members rewarded", counts.rewarded),
+    ]
+    previous: int | None = None
+    for label, value in steps:
+        share = f"{value * 100 // previous} %" if previous else ""
+        table.add_row(label, f"{value:,}", share)
+        previous = value
+    out = console()
+    out.print(table)
+    out.print(
+        f"{counts.enrolments:,} members enrolled; prizes held {counts.rewards_held:,}, "
+        f"posted {counts.rewards_posted:,}, refused for lack of budget "
+        f"{counts.rewards_refused:,}."
+    )

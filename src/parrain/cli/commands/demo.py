@@ -164,6 +164,18 @@ def serve(
     )
 
 
+def _demo_settings(settings: Settings) -> Settings:
+    """The demo's links point at its own server, and it runs on the public development keys
+    unless real ones are configured (its data is made up)."""
+    base = f"http://{settings.server.host}:{settings.server.port}"
+    return settings.model_copy(
+        update={
+            "referrals": settings.referrals.model_copy(update={"link_base_url": base}),
+            "crypto": settings.crypto.model_copy(update={"allow_development_keys": True}),
+        }
+    )
+
+
 @reports_errors
 def demo(
     ctx: typer.Context,
@@ -182,7 +194,7 @@ def demo(
     """
     state = state_of(ctx)
     url = f"sqlite:///{database.expanduser().resolve()}"
-    settings = _server_settings(state, database_url=url, host=host, port=port)
+    settings = _demo_settings(_server_settings(state, database_url=url, host=host, port=port))
     demo_database = open_database(settings.database)
     try:
         migrate.upgrade(demo_database.engine)

@@ -1,4 +1,5 @@
-"""``parrain worker``: the background jobs (today: voiding timed-out pending transfers)."""
+"""``parrain worker``: the background jobs (voiding timed-out pending transfers, posting
+held rewards whose holding period has passed)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import typer
 
 from parrain.cli.output import console, reports_errors
 from parrain.cli.state import state_of
-from parrain.worker.jobs import expire_pending_transfers
+from parrain.worker.jobs import expire_pending_transfers, release_held_rewards
 
 app = typer.Typer(help="Background jobs.", no_args_is_help=True)
 
@@ -34,6 +35,7 @@ def run(
             signal.signal(signum, lambda *_: stop.set())
     while True:
         expired = expire_pending_transfers(database=state.database, clock=state.clock)
-        out.print(f"expired pending transfers: {expired}")
+        released = release_held_rewards(database=state.database, clock=state.clock)
+        out.print(f"expired pending transfers: {expired}; rewards posted: {released}")
         if once or stop.wait(interval):
             return

@@ -1,0 +1,171 @@
+"""Referral routes: enrolment, a member's progress, the marketplace's events, the funnel.
+
+Enrolment, progress and events are the marketplace backend's: they need an integration API
+key with the ``events`` scope. The funnel is the operators' (with the campaign routes).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Body, Depends, Request
+from pydantic import Discriminator, Tag
+
+from parrain.members.service import MemberKeys
+from parrain.referrals import events as referral_events
+from parrain.referrals import service as referrals
+from parrain.referrals.errors import EventIdReused
+from parrain.referrals.schemas import (
+    BatchResult,
+    EnrolmentCreate,
+    EnrolmentRead,
+    Event,
+    EventBatch,
+    EventError,
+    EventOutcome,
+    FunnelRead,
+    ProgressRead,
+)
+from parrain.web.deps import ClockDep, DatabaseDep, EventsKeyDep, SettingsDep
+from parrain.web.errors import error_responses
+
+
+def get_member_keys(request: Request) -> MemberKeys:
+    keys: MemberKeys = request.app.state.member_keys
+    return keys
+
+
+MemberKeysDep = Annotated[MemberKeys, Depends(get_member_keys)]
+
+router = APIRouter(tags=["referrals"], responses=error_responses(422, 500))
+integration = APIRouter(tags=["referrals"], responses=error_responses(401, 403, 422, 500))
+
+
+@integration.post(
+    "/campaigns/{campaign_id}/enrolments", status_code=201, responses=error_responses(404, 409)
+)
+def enrol_member(
+    campaign_id: UUID,
+    enrolment_in: EnrolmentCreate,
+    database: DatabaseDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    keys: MemberKeysDep,
+    _key: EventsKeyDep,
+) -> EnrolmentRead:
+    """Enrol a member (registered on the way) in a live campaign of their market and give
+    them a sponsorship code and link. Refusals answer 409 with ``details.reason``:
+    ``not_launched``, ``paused``, ``ended``, ``not_started``, ``other_market``,
+    ``out_of_budget``; ``already_enrolled`` (code ``already_enrolled``)."""
+    return database.run(
+        lambda session: referrals.enrol(
+            session=session,
+            campaign_id=campaign_id,
+            enrolment_in=enrolment_in,
+            keys=keys,
+            clock=clock,
+            link_base_url=settings.referrals.link_base_url,
+        )
+    )
+
+
+@integration.get("/enrolments/{enrolment_id}", responses=error_responses(404))
+def get_enrolment(
+    enrolment_id: UUID, database: DatabaseDep, settings: SettingsDep, _key: EventsKeyDep
+) -> EnrolmentRead:
+    return database.read(
+        lambda session: referrals.get_enrolment(
+            session=session,
+            enrolment_id=enrolment_id,
+            link_base_url=settings.referrals.link_base_url,
+        )
+    )
+
+
+@integration.get("/enrolments/{enrolment_id}/progress", responses=error_responses(404))
+def get_progress(
+    enrolment_id: UUID,
+    database: DatabaseDep,
+    clock: ClockDep,
+    settings: SettingsDep,
+    _key: EventsKeyDep,
+) -> ProgressRead:
+    """Friends so far, the deadline, and the reward's state with a sentence for the member."""
+    return database.read(
+        lambda session: referrals.progress(
+            session=session,
+            enrolment_id=enrolment_id,
+            clock=clock,
+            link_base_url=settings.referrals.link_base_url,
+        )
+    )
+
+
+def _shape(value: Any) -> str:
+    return "batch" if isinstance(value, dict) and "events" in value else "single"
+
+
+EventsBody = Annotated[
+    Annotated[EventBatch, Tag("batch")] | Annotated[Event, Tag("single")],
+    Discriminator(_shape),
+    Body(
+        description=(
+            "One event, or `{\"events\": [...]}` with 1 to 1,000 of them. Every event has an "
+            "`id` (the idempotency key), a `type` and the time `at` it happened."
+        )
+    ),
+]
+
+
+@integration.post("/events", responses=error_responses(409, 413))
+def post_events(
+    body: EventsBody,
+    database: DatabaseDep,
+    clock: ClockDep,
+    keys: MemberKeysDep,
+    _key: EventsKeyDep,
+) -> EventOutcome | BatchResult:
+    """Receive marketplace events: `install`, `signup`, `order`, `refund`, `chargeback`,
+    `account_closed`.
+
+    Each is idempotent by its `id`: sent again with the same body it answers its first
+    outcome; with another body, a single event answers 409 `event_id_reused` and a batch
+    lists it as refused while the others are applied. A batch is applied in one
+    transaction. Events may come in any order: a signup before its install is attributed
+    once both are here.
+    """
+    if not isinstance(body, EventBatch):
+        return database.run(
+            lambda session: referral_events.ingest(
+                session=session, event=body, keys=keys, clock=clock
+            )
+        )
+    batch = body
+
+    def apply(session: Any) -> BatchResult:
+        results: list[EventOutcome | EventError] = []
+        for event in batch.events:
+            try:
+                results.append(
+                    referral_events.ingest(session=session, event=event, keys=keys, clock=clock)
+                )
+            except EventIdReused as refused:  # raised before the event wrote anything
+                results.append(
+                    EventError(event_id=event.id, code=refused.code, message=refused.message)
+                )
+        outcomes = [r for r in results if isinstance(r, EventOutcome)]
+        return BatchResult(
+            results=results,
+            accepted=sum(r.status == "accepted" for r in outcomes),
+            ignored=sum(r.status == "ignored" for r in outcomes),
+            refused=len(results) - len(outcomes),
+        )
+
+    return database.run(apply)
+
+
+@router.get("/campaigns/{campaign_id}/funnel", responses=error_responses(404))
+def get_funnel(campaign_id: UUID, database: DatabaseDep) -> FunnelRead:
+    """Enrolments, clicks → installs → signups → qualified → rewarded, and the prizes by state."""
+    return database.read(lambda session: referrals.funnel(session=session, campaign_id=campaign_id))
