@@ -73,6 +73,8 @@ def test_demo_seeds_two_live_campaigns_once(tmp_path: Path) -> None:
     }
     assert "http://127.0.0.1:8000/v1/campaigns" in first.stdout
     assert "http://127.0.0.1:8000/docs" in first.stdout
+    assert "Sponsorship link of the demo member: http://127.0.0.1:8000/r/" in first.stdout
+    assert "Events API key (shown once): prn_" in first.stdout
 
     for database in _demo_database(path):
         _assert_seeded(_by_name(database))
@@ -85,6 +87,8 @@ def test_demo_seeds_two_live_campaigns_once(tmp_path: Path) -> None:
         "Cash Rewards France": "found",
     }
     assert "http://127.0.0.1:8123/docs" in second.stdout
+    assert "Sponsorship link of the demo member: http://127.0.0.1:8123/r/" in second.stdout
+    assert "made by the first run" in second.stdout
 
     for database in _demo_database(path):
         _assert_seeded(_by_name(database))

@@ -1,4 +1,5 @@
-"""The expiry job voids timed-out pending transfers exactly once, however often it runs."""
+"""The worker's jobs: the expiry job voids timed-out pending transfers exactly once, however
+often it runs; the holding job posts due prizes once."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from parrain.kit.money import Money
 from parrain.ledger import service as ledger
 from parrain.ledger.postings import Account, PendingStatus
 from parrain.ledger.schemas import AccountCreate
-from parrain.worker.jobs import expire_pending_transfers
+from parrain.worker.jobs import expire_pending_transfers, release_held_rewards
+from tests.referrals.programme import Programme, friend_names
 
 
 def _accounts(database: Database, clock: FrozenClock) -> tuple[Account, Account]:
@@ -126,3 +128,26 @@ def test_jobs_running_at_once_expire_each_transfer_once(
     assert (budget.debits_pending, budget.available_credit) == (0, 100_000)
     assert database.read(lambda s: ledger.find_discrepancies(session=s)) == []
     assert database.read(lambda s: audit.verify_chain(session=s)).intact
+
+
+def test_the_holding_job_posts_due_prizes_once_in_batches(
+    database: Database, clock: FrozenClock
+) -> None:
+    programme = Programme.launch(database, clock, friends_needed=1, holding_days=3)
+    winners = [programme.enrol(f"member{i}") for i in range(5)]
+    for index, enrolment in enumerate(winners):
+        programme.invite_many(enrolment, friend_names(f"m{index}-", 1))
+    assert programme.budget()["held"] == 5 * 5000
+
+    assert release_held_rewards(database=database, clock=clock, batch_size=2) == 0
+    clock.advance(timedelta(days=3))
+    assert release_held_rewards(database=database, clock=clock, batch_size=2) == 5
+    assert release_held_rewards(database=database, clock=clock, batch_size=2) == 0
+    assert programme.budget() == {
+        "funded": 1_000_000,
+        "held": 0,
+        "spent": 25_000,
+        "available": 975_000,
+    }
+    posted = database.read(lambda s: audit.list_entries(session=s))
+    assert sum(entry.action == "reward.posted" for entry in posted) == 5

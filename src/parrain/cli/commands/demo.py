@@ -13,6 +13,8 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from parrain.access import service as access
+from parrain.access.schemas import ApiKeyCreate, ApiKeyScope
 from parrain.campaigns import service as campaigns
 from parrain.campaigns.schemas import CampaignCreate, CampaignRead, CampaignStatus, FundingCreate
 from parrain.cli.output import console, reports_errors
@@ -23,6 +25,12 @@ from parrain.db.session import Database
 from parrain.kit.clock import Clock, SystemClock
 from parrain.kit.ids import derived_id
 from parrain.kit.money import Money
+from parrain.members import service as members
+from parrain.members.schemas import MemberCreate
+from parrain.members.service import MemberKeys
+from parrain.referrals import repository as referrals_repository
+from parrain.referrals import service as referrals
+from parrain.referrals.schemas import EnrolmentCreate, EnrolmentRead
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +114,66 @@ def seed_demo(*, session: Session, clock: Clock, actor: str) -> list[SeededCampa
     it is still a draft: then it is funded (with the fixed funding id) and launched. Run it
     in one transaction: seeding twice changes nothing."""
     return [_seed_one(session, spec, clock=clock, actor=actor) for spec in DEMO_CAMPAIGNS]
+
+
+DEMO_KEY_NAME = "demo-marketplace"
+DEMO_MEMBER = {
+    "market": "GB",
+    "marketplace_user_id": "demo-member-ann",
+    "email": "ann@example.org",
+    "username": "ann_demo",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DemoIntegration:
+    """What the demo's marketplace needs: an events API key (its secret only when it was
+    made by this run: it is stored hashed) and a member enrolled in the UK campaign."""
+
+    api_key: str | None
+    enrolment: EnrolmentRead
+
+
+def seed_integration(
+    *, session: Session, clock: Clock, actor: str, keys: MemberKeys, link_base_url: str
+) -> DemoIntegration:
+    """Make the demo's API key and enrolled member unless they exist (run after seed_demo)."""
+    secret: str | None = None
+    if not any(key.name == DEMO_KEY_NAME for key in access.list_api_keys(session=session)):
+        created = access.create_api_key(
+            session=session,
+            key_in=ApiKeyCreate(name=DEMO_KEY_NAME, scopes=[ApiKeyScope.EVENTS]),
+            actor=actor,
+            clock=clock,
+        )
+        secret = created.key
+    uk = campaigns.find_by_name(session=session, name=DEMO_CAMPAIGNS[0].name)
+    if uk is None:  # seed_demo made it
+        raise RuntimeError("seed the demo campaigns first")
+    member_in = MemberCreate.model_validate(DEMO_MEMBER)
+    member = members.find_by_marketplace_user(
+        session=session,
+        market=member_in.market,
+        marketplace_user_id=member_in.marketplace_user_id.reveal(),
+        keys=keys,
+    )
+    existing = (
+        referrals_repository.get_enrolment_of(session, campaign_id=uk.id, member_id=member.id)
+        if member is not None
+        else None
+    )
+    if existing is not None:
+        enrolment = referrals.to_read(existing, link_base_url=link_base_url)
+    else:
+        enrolment = referrals.enrol(
+            session=session,
+            campaign_id=uk.id,
+            enrolment_in=EnrolmentCreate(member=member_in),
+            keys=keys,
+            clock=clock,
+            link_base_url=link_base_url,
+        )
+    return DemoIntegration(api_key=secret, enrolment=enrolment)
 
 
 def run_api(*, settings: Settings, database: Database, host: str, port: int) -> None:
@@ -201,7 +269,18 @@ def demo(
         seeded = demo_database.run(
             lambda session: seed_demo(session=session, clock=state.clock, actor=state.actor)
         )
+        keys = MemberKeys.from_settings(settings.crypto)
+        integration = demo_database.run(
+            lambda session: seed_integration(
+                session=session,
+                clock=state.clock,
+                actor=state.actor,
+                keys=keys,
+                link_base_url=settings.referrals.link_base_url,
+            )
+        )
         _print_seeded(seeded, database=database, host=host, port=port)
+        _print_integration(integration, host=host, port=port)
         if serve:
             run_api(settings=settings, database=demo_database, host=host, port=port)
     finally:
@@ -231,3 +310,22 @@ def _print_seeded(seeded: list[SeededCampaign], *, database: Path, host: str, po
     base = f"http://{host}:{port}"
     out.print(f"API:           {base}/v1/campaigns")
     out.print(f"API reference: {base}/docs")
+
+
+def _print_integration(integration: DemoIntegration, *, host: str, port: int) -> None:
+    out = console()
+    base = f"http://{host}:{port}"
+    enrolment = integration.enrolment
+    out.print(f"Sponsorship link of the demo member: {enrolment.link}")
+    if integration.api_key is not None:
+        out.print(f"Events API key (shown once): {integration.api_key}")
+    else:
+        out.print(
+            f"Events API key: made by the first run ({DEMO_KEY_NAME}); "
+            "make another with: parrain --database-url <demo db> apikey create --name N "
+            "--scope events"
+        )
+    out.print(
+        f"Their progress: curl -H 'Authorization: Bearer <key>' "
+        f"{base}/v1/enrolments/{enrolment.id}/progress"
+    )
