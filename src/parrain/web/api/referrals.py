@@ -111,7 +111,7 @@ EventsBody = Annotated[
     Discriminator(_shape),
     Body(
         description=(
-            "One event, or `{\"events\": [...]}` with 1 to 1,000 of them. Every event has an "
+            'One event, or `{"events": [...]}` with 1 to 1,000 of them. Every event has an '
             "`id` (the idempotency key), a `type` and the time `at` it happened."
         )
     ),
