@@ -1,0 +1,31 @@
+"""Transaction-scoped named locks, for work that must not interleave but has no row to lock
+yet (two events about one device: neither row exists until one of them writes it).
+
+On PostgreSQL a name becomes a 64-bit advisory lock key (``pg_advisory_xact_lock``), held
+until the transaction ends; names are locked in sorted order so two transactions asking for
+overlapping sets cannot deadlock on them. On SQLite every write transaction already holds
+the database's only write lock (``BEGIN IMMEDIATE``), so there is nothing more to take.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def lock_key(name: str) -> int:
+    """The signed 64-bit advisory lock key of ``name`` (the first 8 bytes of its SHA-256)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def lock_names(session: Session, names: Iterable[str]) -> None:
+    """Hold a lock on each of ``names`` until the transaction ends (see the module doc)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted({lock_key(name) for name in names}):
+        session.execute(_LOCK, {"key": key})
