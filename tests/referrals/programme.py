@@ -167,7 +167,9 @@ class Programme:
             )
         )
 
-    def click(self, code: str, device: str, user_agent: str = "Mozilla/5.0 (iPhone)") -> ClickResult:
+    def click(
+        self, code: str, device: str, user_agent: str = "Mozilla/5.0 (iPhone)"
+    ) -> ClickResult:
         return self.database.run(
             lambda s: service.record_click(
                 session=s,

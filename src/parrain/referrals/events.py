@@ -280,12 +280,6 @@ def _on_refund(
     friend = repository.get_friend(session, order.friend_id)
     if friend is None:  # a foreign key guarantees it
         return _ignored(event, "unknown_order")
-    refund = order.amount_minor - order.refunded_minor
-    if event.amount_minor is not None:
-        refund = min(refund, event.amount_minor)
-    order.refunded_minor += refund
-    order.refunded_at = event.at
-    session.flush()
     qualifying = repository.first_completed_order(session, friend.id)
     depends = (
         friend.campaign_id is not None
@@ -293,14 +287,23 @@ def _on_refund(
         and qualifying.id == order.id
         and _qualifies_by_order(session, friend)
     )
+    if depends and _holding_over(session, friend, event.at):
+        # Not recorded on the order: the first order's remaining amount decides whether the
+        # friend qualifies, and the next re-evaluation would un-qualify them (and claw back
+        # a posted prize) for a refund that comes too late to count.
+        return _ignored(
+            event, "after_holding_period", friend_id=friend.id, enrolment_id=friend.enrolment_id
+        )
+    refund = order.amount_minor - order.refunded_minor
+    if event.amount_minor is not None:
+        refund = min(refund, event.amount_minor)
+    order.refunded_minor += refund
+    order.refunded_at = event.at
+    session.flush()
     if not depends:
         _settle(session, [friend], clock)
         return _ignored(
             event, "not_the_qualifying_order", friend_id=friend.id, enrolment_id=friend.enrolment_id
-        )
-    if _holding_over(session, friend, event.at):
-        return _ignored(
-            event, "after_holding_period", friend_id=friend.id, enrolment_id=friend.enrolment_id
         )
     if order.amount_minor - order.refunded_minor < _minimum(session, friend):
         _disqualify(friend, "refund", event.at)

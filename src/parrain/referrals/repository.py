@@ -38,7 +38,11 @@ def get_enrolment(
 ) -> Enrolment | None:
     statement = select(Enrolment).where(Enrolment.id == enrolment_id)
     if for_update:
-        statement = statement.with_for_update()
+        # FOR NO KEY UPDATE on PostgreSQL: it does not conflict with the FOR KEY SHARE locks
+        # that inserting or updating a row referencing the enrolment takes (a friend's
+        # enrolment_id, a reward). Plain FOR UPDATE does, and two events crediting friends of
+        # one member each held a key-share lock and waited for the other's: a deadlock.
+        statement = statement.with_for_update(key_share=True)
     return session.scalars(statement).one_or_none()
 
 
@@ -251,7 +255,7 @@ def current_reward(
         .limit(1)
     )
     if for_update:
-        statement = statement.with_for_update()
+        statement = statement.with_for_update(key_share=True)  # see get_enrolment
     return session.scalars(statement).first()
 
 
