@@ -52,6 +52,7 @@ def test_the_openapi_description_lists_every_route(client: TestClient) -> None:
     }
     assert {path: sorted(ops) for path, ops in spec["paths"].items()} == {
         "/health": ["get"],
+        "/health/live": ["get"],
         "/v1/campaigns": ["get", "post"],
         "/v1/campaigns/{campaign_id}": ["get", "patch"],
         "/v1/campaigns/{campaign_id}/funding": ["post"],
@@ -86,6 +87,7 @@ def test_the_openapi_description_lists_every_route(client: TestClient) -> None:
         "get_ledger_account",
         "get_progress",
         "health",
+        "health_live",
         "launch_campaign",
         "ledger_balances",
         "list_audit_entries",

@@ -1,4 +1,12 @@
-"""Liveness of the API and its database, for load balancers and ``parrain demo``."""
+"""Health of the API, for load balancers, orchestrators and ``parrain demo``.
+
+* ``GET /health/live`` is the liveness probe: the process answers HTTP. It touches nothing
+  else (no database, no key, no clock), so a slow or unreachable database never gets a
+  live process restarted; it is also the trivial endpoint ``benchmarks/events.py`` compares
+  the events API with.
+* ``GET /health`` is the readiness probe: it answers ``ok`` only after a trivial read of the
+  database succeeded.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +25,19 @@ _log = get_logger(__name__)
 router = APIRouter(tags=["health"])
 
 
+class LiveRead(BaseModel):
+    status: Literal["ok"]
+
+
 class HealthRead(BaseModel):
     status: Literal["ok"]
     database: str
+
+
+@router.get("/health/live")
+async def health_live() -> LiveRead:
+    """Liveness probe: answers ``ok`` while the process serves HTTP. No database, no I/O."""
+    return LiveRead(status="ok")
 
 
 @router.get("/health", responses=error_responses(500, 503))

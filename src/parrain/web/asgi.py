@@ -1,0 +1,60 @@
+"""The HTTP API built from the environment alone, for an ASGI server's ``--factory``.
+
+``parrain serve`` builds the app in its own process and hands it to uvicorn; a server that
+starts several worker processes (``--workers N``) cannot be handed an object, only an import
+path, and each worker builds its own app. This is that import path::
+
+    uvicorn parrain.web.asgi:create_app_from_environment --factory --workers 2 \\
+        --host 127.0.0.1 --port 8000 --no-access-log
+
+Each worker reads the usual ``PARRAIN_*`` variables (``PARRAIN_DATABASE_URL``, the
+``PARRAIN_CRYPTO_*`` keys, ``PARRAIN_LOG_*``; see ``parrain.config``), configures logging,
+opens its own connection pool and reads time from the system clock. The pool is closed
+when the worker shuts down. Leave uvicorn's access log off (``--no-access-log``, as
+``parrain serve`` does): it names each client's IP address, which is personal data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from parrain.config import Settings
+from parrain.db.session import Database
+from parrain.kit.clock import SystemClock
+from parrain.logging import configure_logging
+from parrain.web.app import create_app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The API over the database ``PARRAIN_DATABASE_URL`` names, with the keys the
+    environment configures (``KeysNotConfigured`` when there are none and development keys
+    are not allowed, so a worker fails at start-up rather than on its first request)."""
+    settings = Settings()
+    configure_logging(settings.log)
+    database = Database(settings.database)
+    try:
+        app = create_app(database=database, clock=SystemClock(), settings=settings)
+    except BaseException:
+        database.dispose()
+        raise
+    _dispose_on_shutdown(app, database)
+    return app
+
+
+def _dispose_on_shutdown(app: FastAPI, database: Database) -> None:
+    """Close the connection pool after the app's own lifespan has ended."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(asgi_app: Any) -> AsyncIterator[Any]:
+        try:
+            async with inner(asgi_app) as state:
+                yield state
+        finally:
+            database.dispose()
+
+    app.router.lifespan_context = lifespan
