@@ -456,12 +456,18 @@ def test_a_first_order_at_or_above_the_minimum_qualifies_a_friend(
     assert state.reward.status == "held"
 
 
-def test_an_order_of_someone_who_never_signed_up_is_ignored(
+def test_an_order_that_comes_before_its_buyer_signed_up_is_kept_for_later(
     database: Database, clock: FrozenClock
 ) -> None:
     programme = Programme.launch(database, clock, qualifying_action="first_order")
-    outcome = programme.event(programme.order("stranger", "o1", 5000))
-    assert (outcome.status, outcome.reason) == ("ignored", "not_a_referred_friend")
+    ann = programme.enrol("ann")
+    clock.advance(timedelta(minutes=5))
+    outcome = programme.event(programme.order("f1", "o1", 5000))
+    assert (outcome.status, outcome.reason) == ("accepted", "buyer_not_signed_up_yet")
+    assert outcome.friend_id is None
+    programme.invite(ann, "f1")  # the signup arrives after the order it led to
+    assert friend_row(programme, "f1").status == "qualified"
+    assert programme.progress(ann).friends_counted == 1
 
 
 # The friend's welcome reward
@@ -686,10 +692,20 @@ def test_a_partial_refund_that_leaves_the_minimum_keeps_the_prize(
     assert programme.budget()["held"] == 0
 
 
-def test_a_refund_of_an_unknown_order_is_ignored(database: Database, clock: FrozenClock) -> None:
-    programme = Programme.launch(database, clock)
-    outcome = programme.event(programme.refund("no-such-order"))
-    assert (outcome.status, outcome.reason) == ("ignored", "unknown_order")
+def test_a_refund_that_comes_before_its_order_is_kept_and_applied_when_the_order_comes(
+    database: Database, clock: FrozenClock
+) -> None:
+    programme = Programme.launch(
+        database, clock, qualifying_action="first_order", min_order_minor=1000
+    )
+    ann = programme.enrol("ann")
+    programme.invite(ann, "f1")
+    outcome = programme.event(programme.refund("order-f1"))
+    assert (outcome.status, outcome.reason) == ("accepted", "order_not_seen_yet")
+    programme.event(programme.order("f1", "order-f1", 2500))
+    assert friend_row(programme, "f1").status == "disqualified"
+    assert friend_row(programme, "f1").disqualified_reason == "refund"
+    assert programme.progress(ann).friends_counted == 0
 
 
 # Pausing and the deadline

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from uuid import UUID
 
 from sqlalchemy import select
@@ -22,6 +23,17 @@ def get_by_marketplace_user(session: Session, *, market: str, user_hash: str) ->
         Member.market == market, Member.marketplace_user_hash == user_hash
     )
     return session.scalars(statement).one_or_none()
+
+
+def ids_by_marketplace_user(
+    session: Session, *, market: str, user_hashes: Collection[str]
+) -> dict[str, UUID]:
+    if not user_hashes:
+        return {}
+    statement = select(Member.marketplace_user_hash, Member.id).where(
+        Member.market == market, Member.marketplace_user_hash.in_(list(user_hashes))
+    )
+    return {row[0]: row[1] for row in session.execute(statement)}
 
 
 def list_by_email(session: Session, *, market: str, email_hash: str) -> list[Member]:

@@ -12,6 +12,7 @@ market) and ``email`` of the normalised email.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -135,10 +136,23 @@ def register_member(
     )
     if existing is not None:
         return to_read(existing, keys)
+    member = build_member(member_in=member_in, keys=keys, clock=clock, user_hash=user_hash)
+    repository.add(session, member)
+    return to_read(member, keys)
+
+
+def build_member(
+    *, member_in: MemberCreate, keys: MemberKeys, clock: Clock, user_hash: str | None = None
+) -> Member:
+    """A new member row (not added to any session): a fresh data key wrapped under the
+    current master key, every personal field sealed under it. For callers that insert many
+    members at once after checking none exists (``register_member`` is the usual path)."""
+    if user_hash is None:
+        user_hash = marketplace_user_hash(keys, member_in.marketplace_user_id.reveal())
     member_id = new_id()
     data_key = new_data_key()
     now = clock.now()
-    member = Member(
+    return Member(
         id=member_id,
         market=member_in.market,
         marketplace_user_hash=user_hash,
@@ -160,8 +174,13 @@ def register_member(
         created_at=now,
         updated_at=now,
     )
-    repository.add(session, member)
-    return to_read(member, keys)
+
+
+def existing_by_marketplace_user(
+    *, session: Session, market: str, user_hashes: Collection[str]
+) -> dict[str, UUID]:
+    """The member id of each of ``user_hashes`` that is a member of ``market``."""
+    return repository.ids_by_marketplace_user(session, market=market, user_hashes=user_hashes)
 
 
 def _load(session: Session, member_id: UUID, *, for_update: bool = False) -> Member:

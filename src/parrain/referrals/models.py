@@ -126,26 +126,46 @@ class Friend(Base):
 
 
 class Order(Base):
-    """An order of a friend, as the marketplace reported it (latest status wins)."""
+    """An order as the marketplace reported it (the latest status wins), kept by the buyer's
+    user hash whether or not the buyer has signed up yet: events may come in any order. A
+    refund or chargeback that comes before its order makes a row with ``status`` ``unknown``
+    that the order fills in."""
 
     __tablename__ = "referral_orders"
     __table_args__ = (
         UniqueConstraint("market", "order_ref"),
+        Index("ix_referral_orders_market_user", "market", "user_hash"),
         CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
         CheckConstraint("refunded_minor >= 0", name="refunded_not_negative"),
+        CheckConstraint(
+            "status IN ('placed', 'completed', 'cancelled', 'unknown')", name="status_known"
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     market: Mapped[str] = mapped_column(String(2))
     order_ref: Mapped[str] = mapped_column(String(100))
-    friend_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("referral_friends.id"), index=True)
+    user_hash: Mapped[str | None] = mapped_column(String(64))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
+    currency: Mapped[str | None] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16))
-    ordered_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ordered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     refunded_minor: Mapped[int] = mapped_column(BigInteger)
+    fully_refunded: Mapped[bool] = mapped_column(Boolean)
     refunded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     charged_back_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Closure(Base):
+    """A marketplace account closed, kept whether or not its owner signed up as a friend."""
+
+    __tablename__ = "referral_closures"
+    __table_args__ = (UniqueConstraint("market", "user_hash"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    market: Mapped[str] = mapped_column(String(2))
+    user_hash: Mapped[str] = mapped_column(String(64))
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Sighting(Base):

@@ -1,30 +1,32 @@
 """What the facts mean: is a friend new, whose are they, do they count; is the prize held,
 posted, voided or clawed back. Nothing commits.
 
-Two steps, run after every fact that may change them:
+Two steps, run once per batch of events for everything the batch touched:
 
-1. :func:`evaluate_friend` derives a friend's state from the stored facts alone (their
-   signup, the installs and clicks of their device, the codes they carried or typed, the
-   sightings of their user id, device and email, their orders), so the same facts give the
-   same state whatever order the events came in. Two things are sticky because they depend
-   on *when* parrain learnt of them: a friend who qualified while the campaign was not live
-   is ``not_credited`` (pausing stops new credit), and a disqualification stays.
-2. :func:`reconcile_enrolment` compares the friends who count with the member's prize and
-   moves money to match, under a lock on the enrolment row: the goal reached → linked
-   pending transfers out of the budget (cash, coupons, a welcome for each counted friend);
-   a counted friend lost during the holding period → void what depended on them; after the
-   holding period → claw back (ADR 0008).
+1. :func:`evaluate_friend` derives a friend's state from the facts alone (their signup, the
+   installs and clicks of their device, the codes they carried or typed, the sightings of
+   their user id, device and email, their orders, a closure of their account), so the same
+   facts give the same state whatever order the events came in. One thing is sticky because
+   it is about *when parrain learnt something*: a friend who qualified while the campaign
+   was not live is ``not_credited`` for good (pausing stops new credit).
+2. :func:`reconcile_enrolments` compares the friends who count with each member's prize and
+   moves money to match, under locks on the enrolment rows (taken in id order): the goal
+   reached → linked pending transfers out of the budget (cash, coupons, a welcome for each
+   counted friend); a counted friend lost during the holding period → void what depended
+   on them; after the holding period → claw back (ADR 0008).
 
 :func:`release_due_rewards` posts held prizes whose holding period has passed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from parrain.audit import service as audit
@@ -42,23 +44,17 @@ from parrain.referrals.attribution import (
     Touch,
     attribute,
 )
-from parrain.referrals.models import Click, Enrolment, Friend, Reward, RewardPart
+from parrain.referrals.facts import Facts, Row, chunks
+from parrain.referrals.models import Enrolment, Friend, Reward, RewardPart
 
 SYSTEM_ACTOR = "system:referrals"
 
 
 @dataclass(frozen=True, slots=True)
 class _Credit:
-    enrolment: Enrolment
+    enrolment: Row
     campaign: Campaign
     attribution: Attribution
-
-
-def _campaign(session: Session, campaign_id: UUID) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
-    if campaign is None:  # a foreign key guarantees it
-        raise LookupError(f"campaign {campaign_id} is missing")
-    return campaign
 
 
 def rule_of(campaign: Campaign) -> AttributionRule:
@@ -68,153 +64,263 @@ def rule_of(campaign: Campaign) -> AttributionRule:
     )
 
 
-def _touch(click: Click, code: str) -> Touch:
+def _touch(click: Row, code: str) -> Touch:
     return Touch(
-        at=click.clicked_at, code=code, device_id=click.device_hash, touch_id=str(click.id)
+        at=click["clicked_at"],
+        code=code,
+        device_id=click["device_hash"],
+        touch_id=str(click["id"]),
     )
 
 
-def _attribute(session: Session, friend: Friend) -> _Credit | None:
-    """Which enrolment, if any, this friend's signup credits (see the module doc).
+def _install_before(facts: Facts, friend: Row) -> Row | None:
+    installs = [
+        row
+        for row in facts.device_installs(friend["market"], friend["device_hash"])
+        if row["installed_at"] <= friend["signed_up_at"]
+    ]
+    return max(installs, key=lambda row: (row["installed_at"], row["id"]), default=None)
+
+
+def _attribute(facts: Facts, friend: Row) -> _Credit | None:
+    """Which enrolment, if any, this friend's signup credits (ADR 8).
 
     The campaign whose rule decides is the one the evidence names most directly: the
     token's click, else the code carried or typed, else the device's latest click. Only that
     campaign's clicks and code take part, and only campaigns of the friend's market.
     """
-    install = repository.latest_install_before(
-        session, market=friend.market, device_hash=friend.device_hash, at=friend.signed_up_at
-    )
+    install = _install_before(facts, friend)
     token_click = (
-        repository.get_click(session, install.click_id)
-        if install is not None and install.click_id is not None
+        facts.click(install["click_id"])
+        if install is not None and install["click_id"] is not None
         else None
     )
-    code = (install.code if install is not None else None) or friend.typed_code
-    device_clicks = repository.clicks_of_device(
-        session, market=friend.market, device_hash=friend.device_hash
-    )
-    code_enrolment = repository.get_enrolment_by_code(session, code) if code else None
+    code = (install["code"] if install is not None else None) or friend["typed_code"]
+    device_clicks = facts.device_clicks(friend["device_hash"])
+    facts.ensure_enrolments(click["enrolment_id"] for click in device_clicks)
+    facts.ensure_campaigns(click["campaign_id"] for click in device_clicks)
+    code_enrolment = facts.enrolment_of_code(code) if code else None
 
     if token_click is not None:
-        campaign_id = token_click.campaign_id
+        campaign_id = token_click["campaign_id"]
     elif code_enrolment is not None:
-        campaign_id = code_enrolment.campaign_id
-    elif device_clicks:
-        latest = max(device_clicks, key=lambda c: (c.clicked_at, c.id))
-        campaign_id = latest.campaign_id
+        campaign_id = code_enrolment["campaign_id"]
     else:
-        return None
-    campaign = _campaign(session, campaign_id)
-    if campaign.market != friend.market:
+        in_market = [
+            click
+            for click in device_clicks
+            if facts.campaign(click["campaign_id"]).market == friend["market"]
+        ]
+        if not in_market:
+            return None
+        campaign_id = max(in_market, key=lambda c: (c["clicked_at"], c["id"]))["campaign_id"]
+    campaign = facts.campaign(campaign_id)
+    if campaign.market != friend["market"]:
         return None
 
-    clicks = [c for c in device_clicks if c.campaign_id == campaign_id]
-    if token_click is not None and token_click.campaign_id == campaign_id:
+    clicks = [c for c in device_clicks if c["campaign_id"] == campaign_id]
+    token_counts = token_click is not None and token_click["campaign_id"] == campaign_id
+    if token_counts and token_click is not None and token_click not in clicks:
         clicks.append(token_click)
-    codes = {
-        c.enrolment_id: enrolment.code
-        for c in clicks
-        if (enrolment := repository.get_enrolment(session, c.enrolment_id)) is not None
-    }
-    touches = [_touch(c, codes[c.enrolment_id]) for c in clicks]
+    touches = []
+    for click in clicks:
+        enrolment = facts.enrolment(click["enrolment_id"])
+        if enrolment is not None:
+            touches.append(_touch(click, enrolment["code"]))
     typed = (
-        code_enrolment.code
-        if code_enrolment and code_enrolment.campaign_id == campaign_id
+        code_enrolment["code"]
+        if code_enrolment is not None and code_enrolment["campaign_id"] == campaign_id
         else None
     )
     conversion = Conversion(
-        at=install.installed_at if install is not None else friend.signed_up_at,
-        device_id=friend.device_hash,
+        at=install["installed_at"] if install is not None else friend["signed_up_at"],
+        device_id=friend["device_hash"],
         code=typed,
-        token_touch_id=str(token_click.id)
-        if token_click is not None and token_click.campaign_id == campaign_id
-        else None,
+        token_touch_id=str(token_click["id"]) if token_counts and token_click else None,
     )
     result = attribute(rule_of(campaign), touches=touches, conversion=conversion)
     if result is None:
         return None
-    enrolment = repository.get_enrolment_by_code(session, result.code)
+    enrolment = facts.enrolment_of_code(result.code)
     if enrolment is None:
         return None
     return _Credit(enrolment=enrolment, campaign=campaign, attribution=result)
 
 
+def _refunded(order: Row) -> int:
+    amount: int = order["amount_minor"]
+    return amount if order["fully_refunded"] else min(amount, order["refunded_minor"])
+
+
+def _first_order(facts: Facts, friend: Row) -> Row | None:
+    completed = [
+        order
+        for order in facts.orders_of(friend["market"], friend["user_hash"])
+        if order["status"] == "completed" and order["ordered_at"] is not None
+    ]
+    return min(completed, key=lambda o: (o["ordered_at"], o["order_ref"]), default=None)
+
+
+def _refund_counts(facts: Facts, order: Row, enrolment_id: UUID) -> bool:
+    """A refund counts unless it came once the prize it would touch was posted (ADR 8)."""
+    if order["refunded_at"] is None:
+        return False
+    released = facts.posted_release_of(enrolment_id)
+    return released is None or order["refunded_at"] < released
+
+
+def _disqualification(
+    facts: Facts, friend: Row, campaign: Campaign, enrolment_id: UUID
+) -> tuple[datetime, str] | None:
+    closure = facts.closure_of(friend["market"], friend["user_hash"])
+    if closure is not None:
+        return closure["closed_at"], "account_closed"
+    charged_back = [
+        order["charged_back_at"]
+        for order in facts.orders_of(friend["market"], friend["user_hash"])
+        if order["charged_back_at"] is not None
+    ]
+    if charged_back:
+        return min(charged_back), "chargeback"
+    if campaign.qualifying_action == "first_order":
+        first = _first_order(facts, friend)
+        if (
+            first is not None
+            and _refund_counts(facts, first, enrolment_id)
+            and first["amount_minor"] - _refunded(first) < max(campaign.min_order_minor, 1)
+        ):
+            return first["refunded_at"], "refund"
+    return None
+
+
 def _qualifying_time(
-    session: Session, friend: Friend, campaign: Campaign
+    facts: Facts, friend: Row, campaign: Campaign
 ) -> tuple[datetime | None, str | None]:
     """When the friend did the campaign's qualifying action, or why they have not."""
     if campaign.qualifying_action == "signup":
-        return friend.signed_up_at, None
-    order = repository.first_completed_order(session, friend.id)
+        return friend["signed_up_at"], None
+    order = _first_order(facts, friend)
     if order is None:
         return None, "no_completed_order"
-    if order.currency != campaign.currency:
+    if order["currency"] != campaign.currency:
         return None, "first_order_other_currency"
-    if order.amount_minor - order.refunded_minor < max(campaign.min_order_minor, 1):
+    if order["amount_minor"] < max(campaign.min_order_minor, 1):
         return None, "first_order_below_minimum"
-    return order.ordered_at, None
+    ordered_at: datetime = order["ordered_at"]
+    return ordered_at, None
 
 
-def evaluate_friend(session: Session, friend: Friend, *, clock: Clock) -> set[UUID]:
+def _seen_before(facts: Facts, friend: Row, days: int) -> str | None:
+    since = friend["signed_up_at"] - timedelta(days=days)
+    own = f"friend:{friend['id']}"
+    for kind, value in (
+        ("user", friend["user_hash"]),
+        ("device", friend["device_hash"]),
+        ("email", friend["email_hash"]),
+    ):
+        for sighting in facts.seen(friend["market"], kind, value):
+            if sighting["source"] != own and since <= sighting["seen_at"] < friend["signed_up_at"]:
+                return kind
+    return None
+
+
+def evaluate_friend(facts: Facts, friend: Row, *, now: datetime) -> set[UUID]:
     """Derive ``friend``'s state from the facts; return the enrolments whose count may have
     changed (the one they were credited to before and the one they are credited to now)."""
-    before = {friend.enrolment_id} if friend.enrolment_id is not None else set()
-    credit = _attribute(session, friend)
-    if credit is not None and credit.enrolment.member_id == friend.member_id:
+    before = {friend["enrolment_id"]} if friend["enrolment_id"] is not None else set()
+    old = {key: friend[key] for key in _STATE}
+    credit = _attribute(facts, friend)
+    if credit is not None and credit.enrolment["member_id"] == friend["member_id"]:
         credit = None  # a member cannot sponsor themselves
-    friend.install_id = None
-    friend.qualified_at = None
-    friend.status_reason = None
+    state: dict[str, Any] = {
+        "install_id": None,
+        "qualified_at": None,
+        "status_reason": None,
+        "disqualified_at": None,
+        "disqualified_reason": None,
+        "not_credited_at": friend["not_credited_at"],
+    }
     if credit is None:
-        friend.enrolment_id = friend.campaign_id = friend.attribution_reason = None
-        friend.new_customer = True
-        friend.seen_before = None
-        friend.status = "disqualified" if friend.disqualified_at else "pending"
-        friend.status_reason = friend.disqualified_reason or "no_sponsor"
-        session.flush()
+        install = _install_before(facts, friend)
+        state |= {
+            "enrolment_id": None,
+            "campaign_id": None,
+            "attribution_reason": None,
+            "new_customer": True,
+            "seen_before": None,
+            "status": "pending",
+            "status_reason": "no_sponsor",
+            "install_id": install["id"] if install is not None else None,
+        }
+        friend.update(state)
+        _mark(facts, friend, old)
         return before
 
     campaign = credit.campaign
-    friend.enrolment_id = credit.enrolment.id
-    friend.campaign_id = campaign.id
-    friend.attribution_reason = credit.attribution.reason.value
-    seen = repository.seen_before(
-        session,
-        market=friend.market,
-        hashes=[
-            ("user", friend.user_hash),
-            ("device", friend.device_hash),
-            ("email", friend.email_hash),
-        ],
-        since=friend.signed_up_at - timedelta(days=campaign.new_customer_days),
-        before=friend.signed_up_at,
-        exclude_source=f"friend:{friend.id}",
-    )
-    friend.new_customer = seen is None
-    friend.seen_before = seen
-    was_qualified = friend.status == "qualified"
-    if friend.disqualified_at is not None:
-        friend.status, friend.status_reason = "disqualified", friend.disqualified_reason
+    enrolment = credit.enrolment
+    seen = _seen_before(facts, friend, campaign.new_customer_days)
+    install = _install_before(facts, friend)
+    state |= {
+        "enrolment_id": enrolment["id"],
+        "campaign_id": campaign.id,
+        "attribution_reason": credit.attribution.reason.value,
+        "install_id": install["id"] if install is not None else None,
+        "new_customer": seen is None,
+        "seen_before": seen,
+    }
+    lost = _disqualification(facts, friend, campaign, enrolment["id"])
+    was_qualified = friend["status"] == "qualified"
+    if lost is not None:
+        state |= {
+            "status": "disqualified",
+            "status_reason": lost[1],
+            "disqualified_at": lost[0],
+            "disqualified_reason": lost[1],
+        }
     elif seen is not None:
-        friend.status, friend.status_reason = "not_new", f"{seen}_seen_before"
+        state |= {"status": "not_new", "status_reason": f"{seen}_seen_before"}
     else:
-        qualified_at, why_not = _qualifying_time(session, friend, campaign)
+        qualified_at, why_not = _qualifying_time(facts, friend, campaign)
         if qualified_at is None:
-            friend.status = "unqualified" if why_not != "no_completed_order" else "waiting"
-            friend.status_reason = why_not
-        elif qualified_at > credit.enrolment.deadline_at:
-            friend.status, friend.status_reason = "late", "after_deadline"
-            friend.qualified_at = qualified_at
-        elif friend.not_credited_at is not None:
-            friend.status, friend.status_reason = "not_credited", "campaign_not_live"
+            waiting = why_not == "no_completed_order"
+            state |= {"status": "waiting" if waiting else "unqualified", "status_reason": why_not}
+        elif qualified_at > enrolment["deadline_at"]:
+            state |= {"status": "late", "status_reason": "after_deadline"}
+            state["qualified_at"] = qualified_at
+        elif friend["not_credited_at"] is not None:
+            state |= {"status": "not_credited", "status_reason": "campaign_not_live"}
         elif not was_qualified and campaign.status != CampaignStatus.LIVE:
-            friend.not_credited_at = clock.now()
-            friend.status, friend.status_reason = "not_credited", "campaign_not_live"
+            state |= {
+                "status": "not_credited",
+                "status_reason": "campaign_not_live",
+                "not_credited_at": now,
+            }
         else:
-            friend.status = "qualified"
-            friend.qualified_at = qualified_at
-    session.flush()
-    return before | {credit.enrolment.id}
+            state |= {"status": "qualified", "qualified_at": qualified_at}
+    friend.update(state)
+    _mark(facts, friend, old)
+    return before | {enrolment["id"]}
+
+
+_STATE = (
+    "new_customer",
+    "seen_before",
+    "install_id",
+    "enrolment_id",
+    "campaign_id",
+    "attribution_reason",
+    "status",
+    "status_reason",
+    "qualified_at",
+    "not_credited_at",
+    "disqualified_at",
+    "disqualified_reason",
+)
+
+
+def _mark(facts: Facts, friend: Row, old: dict[str, Any]) -> None:
+    if any(friend[key] != value for key, value in old.items()):
+        facts.changed_friend(friend)
 
 
 _KINDS: dict[str, campaigns.PrizePartKind] = {
@@ -242,42 +348,77 @@ def _record(session: Session, reward: Reward, action: str, clock: Clock, **detai
     )
 
 
-def reconcile_enrolment(session: Session, enrolment_id: UUID, *, clock: Clock) -> Reward | None:
-    """Make the member's prize match the friends who count (see the module doc)."""
-    enrolment = repository.get_enrolment(session, enrolment_id, for_update=True)
-    if enrolment is None:
-        return None
-    campaign = _campaign(session, enrolment.campaign_id)
-    counted = [
-        friend
-        for friend in repository.friends_of_enrolment(session, enrolment_id)
-        if friend.status == "qualified"
-    ]
-    counted.sort(key=lambda f: (f.qualified_at, f.signed_up_at, f.id))
-    counted_ids = {friend.id for friend in counted}
-    reward = repository.current_reward(session, enrolment_id, for_update=True)
-    enough = len(counted) >= campaign.friends_needed
+def _counted(friends: Sequence[Row]) -> list[Row]:
+    counted = [friend for friend in friends if friend["status"] == "qualified"]
+    counted.sort(key=lambda f: (f["qualified_at"], f["signed_up_at"], f["id"]))
+    return counted
 
-    if reward is not None and reward.status in ("held", "posted"):
-        _settle_lost_friends(session, reward, campaign, counted_ids, enough, clock)
-        return reward
-    if reward is not None and reward.status == "clawed_back":
-        return reward
-    if not enough:
-        return reward
-    return _place(session, enrolment, campaign, counted, reward, clock)
+
+def reconcile_enrolments(
+    session: Session, enrolment_ids: Collection[UUID], *, clock: Clock
+) -> None:
+    """Make each member's prize match the friends who count (see the module doc).
+
+    Locks the enrolments (sorted ids), then reads their friends, prizes and prize parts in
+    one query each: the friends' derived state must already be written.
+    """
+    if not enrolment_ids:
+        return
+    ordered = sorted(enrolment_ids)
+    enrolments: dict[UUID, Enrolment] = {}
+    friends: dict[UUID, list[Row]] = {enrolment_id: [] for enrolment_id in ordered}
+    rewards: dict[UUID, Reward] = {}
+    for part_ids in chunks(ordered):
+        locked = select(Enrolment).where(Enrolment.id.in_(part_ids)).order_by(Enrolment.id)
+        # FOR NO KEY UPDATE: rows referencing the enrolment (friends, prizes) take KEY SHARE
+        # locks, which plain FOR UPDATE would conflict with (a deadlock between two events).
+        for enrolment in session.scalars(locked.with_for_update(key_share=True)):
+            enrolments[enrolment.id] = enrolment
+        table = Friend.__table__
+        for row in session.execute(select(table).where(table.c.enrolment_id.in_(part_ids))):
+            friends[row.enrolment_id].append(dict(row._mapping))
+        for found in session.scalars(select(Reward).where(Reward.enrolment_id.in_(part_ids))):
+            latest = rewards.get(found.enrolment_id)
+            if latest is None or found.generation > latest.generation:
+                rewards[found.enrolment_id] = found
+    live = [r.id for r in rewards.values() if r.status in ("held", "posted")]
+    parts: dict[UUID, list[RewardPart]] = {reward_id: [] for reward_id in live}
+    for part_ids in chunks(live):
+        for part in session.scalars(select(RewardPart).where(RewardPart.reward_id.in_(part_ids))):
+            parts[part.reward_id].append(part)
+    for enrolment_id in ordered:
+        locked_row = enrolments.get(enrolment_id)
+        if locked_row is None:
+            continue
+        campaign = session.get(Campaign, locked_row.campaign_id)
+        if campaign is None:  # a foreign key guarantees it
+            continue
+        counted = _counted(friends[enrolment_id])
+        current = rewards.get(enrolment_id)
+        enough = len(counted) >= campaign.friends_needed
+        if current is not None and current.status in ("held", "posted"):
+            counted_ids = {friend["id"] for friend in counted}
+            _settle_lost_friends(
+                session, current, parts[current.id], campaign, counted_ids, enough, clock
+            )
+        elif (current is None or current.status != "clawed_back") and enough:
+            _place(session, locked_row, campaign, counted, current, clock)
+
+
+def reconcile_enrolment(session: Session, enrolment_id: UUID, *, clock: Clock) -> None:
+    reconcile_enrolments(session, [enrolment_id], clock=clock)
 
 
 def _place(
     session: Session,
     enrolment: Enrolment,
     campaign: Campaign,
-    counted: Sequence[Friend],
+    counted: Sequence[Row],
     previous: Reward | None,
     clock: Clock,
 ) -> Reward | None:
     winners = counted[: campaign.friends_needed]
-    earned_at = max(friend.qualified_at or friend.signed_up_at for friend in winners)
+    earned_at = max(friend["qualified_at"] or friend["signed_up_at"] for friend in winners)
     if previous is not None and previous.status == "refused":
         reward = previous
     else:
@@ -291,7 +432,7 @@ def _place(
             created_at=clock.now(),
         )
     parts = campaigns.prize_parts(
-        campaign, reward_id=reward.id, welcome_for=[friend.id for friend in winners]
+        campaign, reward_id=reward.id, welcome_for=[friend["id"] for friend in winners]
     )
     try:
         campaigns.hold_prize(session=session, campaign_id=campaign.id, parts=parts, clock=clock)
@@ -312,7 +453,7 @@ def _place(
             id=part.transfer_id,
             reward_id=reward.id,
             kind=part.kind,
-            friend_id=next(welcome).id if part.kind == "welcome" else None,
+            friend_id=next(welcome)["id"] if part.kind == "welcome" else None,
             amount_minor=part.amount,
             status="held",
         )
@@ -332,7 +473,7 @@ def _place(
         generation=reward.generation,
         release_at=reward.release_at.isoformat(),
         parts={str(row.id): [row.kind, row.amount_minor] for row in rows},
-        friends=[str(friend.id) for friend in winners],
+        friends=[str(friend["id"]) for friend in winners],
     )
     return reward
 
@@ -340,6 +481,7 @@ def _place(
 def _settle_lost_friends(
     session: Session,
     reward: Reward,
+    parts: Sequence[RewardPart],
     campaign: Campaign,
     counted_ids: set[UUID],
     enough: bool,
@@ -347,7 +489,6 @@ def _settle_lost_friends(
 ) -> None:
     """Undo what depended on friends who no longer count: their welcome, and the member's
     own parts once too few friends are left. Held parts are voided, posted ones clawed back."""
-    parts = repository.parts_of(session, reward.id)
     lost = [
         part
         for part in parts

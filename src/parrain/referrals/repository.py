@@ -225,16 +225,6 @@ def get_order(session: Session, *, market: str, order_ref: str) -> Order | None:
     return session.scalars(statement).one_or_none()
 
 
-def first_completed_order(session: Session, friend_id: UUID) -> Order | None:
-    statement = (
-        select(Order)
-        .where(Order.friend_id == friend_id, Order.status == "completed")
-        .order_by(Order.ordered_at, Order.order_ref)
-        .limit(1)
-    )
-    return session.scalars(statement).first()
-
-
 # Events
 
 

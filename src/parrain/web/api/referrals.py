@@ -132,8 +132,9 @@ def post_events(
     Each is idempotent by its `id`: sent again with the same body it answers its first
     outcome; with another body, a single event answers 409 `event_id_reused` and a batch
     lists it as refused while the others are applied. A batch is applied in one
-    transaction. Events may come in any order: a signup before its install is attributed
-    once both are here.
+    transaction, as a whole: each kind of fact it needs is read with one query. Events may
+    come in any order: a signup before its install is attributed once both are here; an
+    order before its buyer's signup, or a refund before its order, is kept until then.
     """
     if not isinstance(body, EventBatch):
         return database.run(
@@ -144,16 +145,15 @@ def post_events(
     batch = body
 
     def apply(session: Any) -> BatchResult:
-        results: list[EventOutcome | EventError] = []
-        for event in batch.events:
-            try:
-                results.append(
-                    referral_events.ingest(session=session, event=event, keys=keys, clock=clock)
-                )
-            except EventIdReused as refused:  # raised before the event wrote anything
-                results.append(
-                    EventError(event_id=event.id, code=refused.code, message=refused.message)
-                )
+        applied = referral_events.ingest_batch(
+            session=session, events=batch.events, keys=keys, clock=clock
+        )
+        results: list[EventOutcome | EventError] = [
+            EventError(event_id=event.id, code=result.code, message=result.message)
+            if isinstance(result, EventIdReused)
+            else result
+            for event, result in zip(batch.events, applied, strict=True)
+        ]
         outcomes = [r for r in results if isinstance(r, EventOutcome)]
         return BatchResult(
             results=results,

@@ -241,28 +241,39 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "referral_closures",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("market", sa.String(length=2), nullable=False),
+        sa.Column("user_hash", sa.String(length=64), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_referral_closures")),
+        sa.UniqueConstraint(
+            "market", "user_hash", name=op.f("uq_referral_closures_market_user_hash")
+        ),
+    )
+    op.create_table(
         "referral_orders",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("market", sa.String(length=2), nullable=False),
         sa.Column("order_ref", sa.String(length=100), nullable=False),
-        sa.Column("friend_id", sa.Uuid(), nullable=False),
+        sa.Column("user_hash", sa.String(length=64), nullable=True),
         sa.Column("amount_minor", sa.BigInteger(), nullable=False),
-        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("ordered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ordered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("refunded_minor", sa.BigInteger(), nullable=False),
+        sa.Column("fully_refunded", sa.Boolean(), nullable=False),
         sa.Column("refunded_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("charged_back_at", sa.DateTime(timezone=True), nullable=True),
+        sa.CheckConstraint(
+            "status IN ('placed', 'completed', 'cancelled', 'unknown')",
+            name=op.f("ck_referral_orders_status_known"),
+        ),
         sa.CheckConstraint(
             "amount_minor >= 0", name=op.f("ck_referral_orders_amount_not_negative")
         ),
         sa.CheckConstraint(
             "refunded_minor >= 0", name=op.f("ck_referral_orders_refunded_not_negative")
-        ),
-        sa.ForeignKeyConstraint(
-            ["friend_id"],
-            ["referral_friends.id"],
-            name=op.f("fk_referral_orders_friend_id_referral_friends"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_referral_orders")),
         sa.UniqueConstraint(
@@ -271,7 +282,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("referral_orders", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_referral_orders_friend_id"), ["friend_id"], unique=False
+            "ix_referral_orders_market_user", ["market", "user_hash"], unique=False
         )
 
     op.create_table(
@@ -377,9 +388,10 @@ def downgrade() -> None:
 
     op.drop_table("reward_parts")
     with op.batch_alter_table("referral_orders", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_referral_orders_friend_id"))
+        batch_op.drop_index("ix_referral_orders_market_user")
 
     op.drop_table("referral_orders")
+    op.drop_table("referral_closures")
     with op.batch_alter_table("referral_friends", schema=None) as batch_op:
         batch_op.drop_index("ix_referral_friends_market_email")
         batch_op.drop_index("ix_referral_friends_market_device")
