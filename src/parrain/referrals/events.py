@@ -40,6 +40,7 @@ from parrain.kit.crypto import LookupKey, lookup_hash
 from parrain.kit.ids import derived_id, new_id
 from parrain.kit.pii import Pii
 from parrain.members import service as members
+from parrain.members.models import Member
 from parrain.members.schemas import MemberCreate
 from parrain.members.service import MemberKeys
 from parrain.referrals import progress
@@ -61,6 +62,7 @@ from parrain.referrals.service import device_hash
 
 _BODY_PURPOSE = "referral_event_body"
 _EVENTS: Table = ReferralEvent.__table__  # type: ignore[assignment]
+_MEMBERS: Table = Member.__table__  # type: ignore[assignment]
 
 
 def _plain(value: object) -> object:
@@ -265,6 +267,13 @@ def _preload(facts: Facts, items: Sequence[_Work], hashes: _Hashes) -> None:
     facts.ensure_friends(users=users, devices=devices, emails=emails)
     facts.ensure_install_devices(devices)
     facts.ensure_orders(refs=refs)
+    facts.ensure_sightings(
+        [
+            *((market, "user", value) for market, value in users),
+            *((market, "device", value) for market, value in devices),
+            *((market, "email", value) for market, value in emails),
+        ]
+    )
 
 
 def _register_friends_as_members(
@@ -310,8 +319,11 @@ def _register_friends_as_members(
         if (market, user) not in existing
     ]
     if new_members:
-        session.add_all(new_members)
-        session.flush()
+        columns = [column.key for column in _MEMBERS.columns]
+        session.execute(
+            _MEMBERS.insert(),
+            [{key: getattr(member, key) for key in columns} for member in new_members],
+        )
     facts.member_ids = existing | {
         (member.market, member.marketplace_user_hash): member.id for member in new_members
     }

@@ -119,11 +119,40 @@ class Facts:
         loaded.update(missing)
         return missing
 
-    def _select(self, table: Table, column: str, values: Sequence[Any]) -> list[Row]:
+    def _select(
+        self,
+        table: Table,
+        column: str,
+        values: Sequence[Any],
+        kinds: Sequence[str] = (),
+        **equal: Any,
+    ) -> list[Row]:
         rows: list[Row] = []
         for part in chunks(values):
-            result = self.session.execute(select(table).where(table.c[column].in_(part)))
-            rows.extend(dict(row._mapping) for row in result)
+            statement = select(table).where(
+                *(table.c[name] == value for name, value in equal.items()),
+                *([table.c.kind.in_(kinds)] if kinds else []),
+                table.c[column].in_(part),
+            )
+            rows.extend(dict(row._mapping) for row in self.session.execute(statement))
+        return rows
+
+    def _select_in_market(
+        self,
+        table: Table,
+        column: str,
+        keys: Sequence[tuple[Any, ...]],
+        kinds: Sequence[str] = (),
+        **equal: Any,
+    ) -> list[Row]:
+        """Rows whose (market, column) is one of ``keys``: one query per market, so that the
+        (market, column) indexes serve it."""
+        by_market: defaultdict[str, list[Any]] = defaultdict(list)
+        for market, value in keys:
+            by_market[market].append(value)
+        rows: list[Row] = []
+        for market, values in sorted(by_market.items()):
+            rows.extend(self._select(table, column, values, kinds, market=market, **equal))
         return rows
 
     def ensure_campaigns(self, ids: Iterable[UUID | None]) -> None:
@@ -177,11 +206,8 @@ class Facts:
 
     def ensure_install_devices(self, keys: Iterable[MarketKey]) -> None:
         missing = self._missing("install_devices", keys)
-        wanted = set(missing)
-        for row in self._select(_INSTALLS, "device_hash", [device for _, device in missing]):
-            key = (row["market"], row["device_hash"])
-            if key in wanted:
-                self.installs_by_device[key].append(row)
+        for row in self._select_in_market(_INSTALLS, "device_hash", missing):
+            self.installs_by_device[(row["market"], row["device_hash"])].append(row)
 
     def _take_friend(self, row: Row) -> None:
         if row["id"] in self.friends:
@@ -204,11 +230,8 @@ class Facts:
             ("friend_devices", "device_hash", devices),
             ("friend_emails", "email_hash", emails),
         ):
-            missing = self._missing(kind, keys)
-            wanted = set(missing)
-            for row in self._select(_FRIENDS, column, [value for _, value in missing]):
-                if (row["market"], row[column]) in wanted:
-                    self._take_friend(row)
+            for row in self._select_in_market(_FRIENDS, column, self._missing(kind, keys)):
+                self._take_friend(row)
 
     def _take_order(self, row: Row) -> None:
         key = (row["market"], row["order_ref"])
@@ -222,29 +245,22 @@ class Facts:
     def ensure_orders(
         self, *, refs: Iterable[MarketKey] = (), users: Iterable[MarketKey] = ()
     ) -> None:
-        missing = self._missing("order_refs", refs)
-        wanted = set(missing)
-        for row in self._select(_ORDERS, "order_ref", [ref for _, ref in missing]):
-            if (row["market"], row["order_ref"]) in wanted:
-                self._take_order(row)
+        for row in self._select_in_market(_ORDERS, "order_ref", self._missing("order_refs", refs)):
+            self._take_order(row)
         missing_users = self._missing("order_users", users)
-        wanted_users = set(missing_users)
-        for row in self._select(_ORDERS, "user_hash", [user for _, user in missing_users]):
-            if (row["market"], row["user_hash"]) in wanted_users:
-                self._take_order(row)
+        for row in self._select_in_market(_ORDERS, "user_hash", missing_users):
+            self._take_order(row)
 
     def ensure_closures(self, users: Iterable[MarketKey]) -> None:
-        missing = self._missing("closures", users)
-        wanted = set(missing)
-        for row in self._select(_CLOSURES, "user_hash", [user for _, user in missing]):
-            key = (row["market"], row["user_hash"])
-            if key in wanted:
-                self.closure_by_user[key] = row
+        for row in self._select_in_market(_CLOSURES, "user_hash", self._missing("closures", users)):
+            self.closure_by_user[(row["market"], row["user_hash"])] = row
 
     def ensure_sightings(self, keys: Iterable[tuple[str, str, str]]) -> None:
         missing = self._missing("sightings", keys)
         wanted = set(missing)
-        for row in self._select(_SIGHTINGS, "value_hash", [value for _, _, value in missing]):
+        kinds = sorted({kind for _, kind, _ in missing})
+        pairs = [(market, value) for market, _, value in missing]
+        for row in self._select_in_market(_SIGHTINGS, "value_hash", pairs, kinds=kinds):
             key = (row["market"], row["kind"], row["value_hash"])
             if key in wanted:
                 self.sightings[key].append(row)
@@ -333,9 +349,11 @@ class Facts:
 
     # New rows and changes
 
+    # A new row joins its index without loading the index first: a later load adds the
+    # stored rows beside it (the new row is not stored yet, so it is never there twice).
+
     def add_install(self, row: Row) -> None:
         self._new["installs"].append(row)
-        self.ensure_install_devices([(row["market"], row["device_hash"])])
         self.installs_by_device[(row["market"], row["device_hash"])].append(row)
 
     def add_friend(self, row: Row) -> None:
@@ -344,9 +362,7 @@ class Facts:
 
     def add_sighting(self, row: Row) -> None:
         self._new["sightings"].append(row)
-        key = (row["market"], row["kind"], row["value_hash"])
-        self.ensure_sightings([key])
-        self.sightings[key].append(row)
+        self.sightings[(row["market"], row["kind"], row["value_hash"])].append(row)
 
     def add_order(self, row: Row) -> None:
         self._new["orders"].append(row)
