@@ -293,18 +293,24 @@ class _Overlay:
         self.transfers: dict[UUID, Transfer] = {}
         self.resolved: dict[UUID, PendingStatus] = {}
 
+    # The lookups skip empty maps: hashing a UUID is a Python-level call, and for a single
+    # new transfer most of these maps are empty.
     def account(self, account_id: UUID) -> Account | None:
-        found = self.accounts.get(account_id)
+        found = self.accounts.get(account_id) if self.accounts else None
         return found if found is not None else self.plan.accounts.get(account_id)
 
     def transfer(self, transfer_id: UUID) -> Transfer | None:
-        found = self.transfers.get(transfer_id) or self.plan.new_transfers.get(transfer_id)
-        if found is None:
-            found = self.stored.get(transfer_id)
+        found = (self.transfers and self.transfers.get(transfer_id)) or (
+            self.plan.new_transfers and self.plan.new_transfers.get(transfer_id)
+        )
+        if not found:
+            found = self.stored.get(transfer_id) if self.stored else None
         if found is None:
             return None
-        status = self.resolved.get(transfer_id) or self.plan.resolved_pending.get(transfer_id)
-        return replace(found, status=status) if status is not None else found
+        status = (self.resolved and self.resolved.get(transfer_id)) or (
+            self.plan.resolved_pending and self.plan.resolved_pending.get(transfer_id)
+        )
+        return replace(found, status=status) if status else found
 
     def move(self, account: Account, delta: Delta) -> None:
         updated = apply_delta(account, delta)

@@ -5,14 +5,15 @@ accounts, read the transfers, insert them, move the balances): there SQLAlchemy'
 per statement cost more than the database's, so those few statements are plain SQL on the
 driver's cursor (:class:`~parrain.db.session.DriverCursor`), with the values converted here
 as the column types would convert them. They are the statements the Core constructs emitted
-(same predicates, same ``ORDER BY id FOR UPDATE``), and ``get_accounts`` shares them.
-``docs/performance.md`` has the figures.
+(same predicates, same ``ORDER BY id FOR UPDATE``), and ``get_accounts`` shares them, plus
+two that do the work of several in one: the account lock with the idempotency check, and
+(PostgreSQL) one transfer's insert with its balance moves. ``docs/performance.md`` has the
+figures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
@@ -76,6 +77,9 @@ _TRANSFER_NAMES = (
 if set(_TRANSFER_NAMES) != set(_transfers.c.keys()):  # pragma: no cover - a model change
     raise RuntimeError("ledger_transfers changed: update the driver statements in repository")
 
+#: Up to this many ids, the combined lock and check sends them as separate values.
+_SCALAR_IDS = 4
+
 
 class _DriverSQL:
     """One dialect's statements and value conversions, as SQLAlchemy's types would do them.
@@ -107,6 +111,26 @@ class _DriverSQL:
             f"SELECT t.* FROM unnest(%s::uuid[]) AS k(id) CROSS JOIN LATERAL "  # noqa: S608
             f"(SELECT {transfers} FROM ledger_transfers WHERE id = k.id OFFSET 0) AS t"
         )
+        # The account lock of a batch without posts or voids and its idempotency check in
+        # one statement (one round trip): the accounts locked as above, each row followed by
+        # whether any of the batch's transfer ids is already stored. That is rare (a
+        # replay), and only then are the transfers read, under the locks. A transfer
+        # inserted by another transaction while this one waited for the locks is not seen
+        # (the statement's snapshot predates it): our insert of the same id then fails with
+        # a unique violation, which Database.run retries, and the retry replays it.
+        self._lock_and_check = (
+            f"SELECT a.*, EXISTS (SELECT 1 FROM unnest({{ids}}) AS t(id) "  # noqa: S608
+            "CROSS JOIN LATERAL (SELECT 1 FROM ledger_transfers WHERE id = t.id OFFSET 0) AS s) "
+            "FROM unnest({accounts}) WITH ORDINALITY AS k(id, n) CROSS JOIN "
+            f"LATERAL (SELECT {accounts} FROM ledger_accounts WHERE id = k.id FOR UPDATE) AS a "
+            "ORDER BY k.n"
+        )
+        self._lock_and_check_by_count: dict[tuple[int, int], str] = {}
+        if self.sqlite:  # the same on SQLite, where the write transaction locks everything
+            self._lock_and_check = (
+                f"SELECT {accounts}, EXISTS (SELECT 1 FROM ledger_transfers "  # noqa: S608
+                "WHERE id IN ({ids})) FROM ledger_accounts WHERE id IN ({accounts})"
+            )
         self.insert_transfer = f"INSERT INTO ledger_transfers ({transfers}) VALUES ({marks})"  # noqa: S608
         self.set_status = f"UPDATE ledger_transfers SET status = {mark} WHERE id = {mark}"  # noqa: S608
         self.move = (
@@ -117,6 +141,51 @@ class _DriverSQL:
             f"credits_posted = credits_posted + {mark} "
             f"WHERE id = {mark}"
         )
+        # PostgreSQL: one transfer and its balance moves in one statement (one round trip
+        # instead of three), per number of accounts moved.
+        self.insert_and_move = {
+            count: (
+                f"WITH inserted AS (INSERT INTO ledger_transfers ({transfers}) "  # noqa: S608
+                f"VALUES ({marks})) "
+                "UPDATE ledger_accounts AS a SET "
+                "debits_pending = a.debits_pending + d.debits_pending, "
+                "debits_posted = a.debits_posted + d.debits_posted, "
+                "credits_pending = a.credits_pending + d.credits_pending, "
+                "credits_posted = a.credits_posted + d.credits_posted "
+                "FROM (VALUES "
+                + ", ".join(["(%s::uuid, %s::bigint, %s::bigint, %s::bigint, %s::bigint)"] * count)
+                + ") AS d(id, debits_pending, debits_posted, credits_pending, credits_posted) "
+                "WHERE a.id = d.id"
+            )
+            for count in (1, 2)
+        }
+
+    def lock_accounts_and_check_ids(
+        self, transfer_ids: Collection[UUID], account_ids: Sequence[UUID]
+    ) -> tuple[str, list[Any]]:
+        """The statement and its values (one statement per count of ids, ``?`` marks on
+        SQLite). On PostgreSQL a few ids go as separate values in an ``ARRAY[…]``, which the
+        driver sends for about half the work of an array value; more go as one array."""
+        counts = (len(transfer_ids), len(account_ids))
+        if self.sqlite:
+            statement = self._lock_and_check_by_count.get(counts)
+            if statement is None:
+                statement = self._lock_and_check.format(
+                    ids=", ".join(["?"] * counts[0]), accounts=", ".join(["?"] * counts[1])
+                )
+                if max(counts) <= _SCALAR_IDS:  # keep only the few small shapes
+                    self._lock_and_check_by_count[counts] = statement
+            return statement, [*(i.hex for i in transfer_ids), *(i.hex for i in account_ids)]
+        if max(counts) > _SCALAR_IDS:
+            statement = self._lock_and_check.format(ids="%s::uuid[]", accounts="%s::uuid[]")
+            return statement, [list(transfer_ids), list(account_ids)]
+        statement = self._lock_and_check_by_count.get(counts)
+        if statement is None:
+            statement = self._lock_and_check_by_count[counts] = self._lock_and_check.format(
+                ids=f"ARRAY[{', '.join(['%s'] * counts[0])}]::uuid[]",
+                accounts=f"ARRAY[{', '.join(['%s'] * counts[1])}]::uuid[]",
+            )
+        return statement, [*transfer_ids, *account_ids]
 
     def id_in(self, ids: Iterable[UUID]) -> tuple[str, list[Any]]:
         keys = [value.hex for value in ids] if self.sqlite else list(ids)
@@ -213,22 +282,45 @@ class _DriverSQL:
 _DRIVER_SQL = {name: _DriverSQL(name) for name in ("sqlite", "postgresql")}
 
 
-@contextmanager
-def _driver(
-    session: Session, cursor: DriverCursor | None
-) -> Iterator[tuple[DriverCursor, _DriverSQL]]:
+class _driver:  # noqa: N801 - used as a function: ``with _driver(...) as (cursor, sql)``
     """The caller's cursor (one per ``create_transfers`` call: getting a session's connection
-    costs more than a statement), or a cursor of our own, closed after use."""
-    if cursor is not None:
-        yield cursor, _DRIVER_SQL[cursor.dialect]
-        return
-    with DriverCursor.of(session) as own:
-        yield own, _DRIVER_SQL[own.dialect]
+    costs more than a statement), or a cursor of our own, closed after use. A class rather
+    than a generator context manager: it runs several times per transfer."""
+
+    __slots__ = ("_own", "_pair")
+
+    def __init__(self, session: Session, cursor: DriverCursor | None) -> None:
+        self._own = cursor is None
+        if cursor is None:
+            cursor = DriverCursor.of(session)
+        self._pair = (cursor, _DRIVER_SQL[cursor.dialect])
+
+    def __enter__(self) -> tuple[DriverCursor, _DriverSQL]:
+        return self._pair
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._own:
+            self._pair[0].__exit__()
 
 
 def write_cursor(session: Session) -> DriverCursor:
     """A cursor for the write path of one ``create_transfers`` call; the caller closes it."""
     return DriverCursor.of(session)
+
+
+def _lock_statement(sql: _DriverSQL, ids: Sequence[UUID]) -> tuple[str, Sequence[Any]]:
+    ordered = sorted(ids, key=lock_order)
+    if sql.sqlite:
+        where, params = sql.id_in(ordered)
+        return sql.select_accounts + where + sql.lock_suffix, params
+    return sql.lock_accounts_by_id, [ordered]
+
+
+def _transfers_statement(sql: _DriverSQL, ids: Collection[UUID]) -> tuple[str, Sequence[Any]]:
+    if sql.sqlite:
+        where, params = sql.id_in(ids)
+        return sql.select_transfers + where, params
+    return sql.transfers_by_id, [list(ids)]
 
 
 def lock_accounts(
@@ -238,14 +330,37 @@ def lock_accounts(
     transaction already holds the database lock)."""
     if not ids:
         return {}
-    ordered = sorted(ids, key=lock_order)
     with _driver(session, cursor) as (driver, sql):
-        if sql.sqlite:
-            where, params = sql.id_in(ordered)
-            rows = driver.execute(sql.select_accounts + where + sql.lock_suffix, params)
-        else:
-            rows = driver.execute(sql.lock_accounts_by_id, [ordered])
+        rows = driver.query(*_lock_statement(sql, ids))
     return {account.id: account for account in map(sql.account, rows)}
+
+
+def lock_accounts_and_get_transfers(
+    session: Session,
+    account_ids: Sequence[UUID],
+    transfer_ids: Collection[UUID],
+    *,
+    cursor: DriverCursor | None = None,
+) -> tuple[dict[UUID, Account], dict[UUID, Transfer]]:
+    """:func:`lock_accounts`, then the stored transfers among ``transfer_ids``.
+
+    For a batch that posts or voids nothing, whose transfer ids are only idempotency keys.
+    The lock and a check that none of the ids is stored are one statement; the transfers are
+    read (under the locks) only when one is, or when an account is missing. On PostgreSQL a
+    transfer committed by another transaction while this one waited for the locks is not
+    seen: inserting the same id then fails with a unique violation, which
+    :meth:`Database.run` retries. (A SQLite write transaction holds the database's write
+    lock from its start: nothing is committed meanwhile.)"""
+    with _driver(session, cursor) as (driver, sql):
+        if not account_ids or not transfer_ids:
+            accounts = lock_accounts(session, account_ids, cursor=driver)
+            return accounts, get_transfers(session, transfer_ids, cursor=driver)
+        ordered = sorted(account_ids, key=lock_order)
+        rows = driver.query(*sql.lock_accounts_and_check_ids(transfer_ids, ordered))
+        accounts = {account.id: account for account in map(sql.account, rows)}
+        if len(accounts) < len(ordered) or any(row[9] for row in rows):
+            return accounts, get_transfers(session, transfer_ids, cursor=driver)
+    return accounts, {}
 
 
 def get_accounts(
@@ -255,7 +370,7 @@ def get_accounts(
         return {}
     with _driver(session, cursor) as (driver, sql):
         where, params = sql.id_in(ids)
-        rows = driver.execute(sql.select_accounts + where, params)
+        rows = driver.query(sql.select_accounts + where, params)
     return {account.id: account for account in map(sql.account, rows)}
 
 
@@ -307,11 +422,7 @@ def get_transfers(
     if not ids:
         return {}
     with _driver(session, cursor) as (driver, sql):
-        if sql.sqlite:
-            where, params = sql.id_in(ids)
-            rows = driver.execute(sql.select_transfers + where, params)
-        else:
-            rows = driver.execute(sql.transfers_by_id, [list(ids)])
+        rows = driver.query(*_transfers_statement(sql, ids))
     return {transfer.id: transfer for transfer in map(sql.transfer, rows)}
 
 
@@ -322,6 +433,51 @@ def insert_transfers(
         return
     with _driver(session, cursor) as (driver, sql):
         driver.executemany(sql.insert_transfer, sql.transfer_rows(transfers))
+
+
+def insert_transfer_and_move(
+    session: Session,
+    transfer: Transfer,
+    deltas: Mapping[UUID, Delta],
+    *,
+    cursor: DriverCursor | None = None,
+) -> None:
+    """:func:`insert_transfers` of one transfer, then :func:`apply_deltas` of its (at most
+    two) accounts: one statement on PostgreSQL, the same statements as those on SQLite."""
+    moves = [
+        (account_id, d)
+        for account_id, d in sorted(deltas.items(), key=lambda item: lock_order(item[0]))
+        if not d.is_zero()
+    ]
+    with _driver(session, cursor) as (driver, sql):
+        row = sql.transfer_rows([transfer])[0]
+        if sql.sqlite or len(moves) not in sql.insert_and_move:
+            driver.execute(sql.insert_transfer, row)
+            if moves:
+                driver.executemany(
+                    sql.move,
+                    [
+                        (
+                            d.debits_pending,
+                            d.debits_posted,
+                            d.credits_pending,
+                            d.credits_posted,
+                            sql.key(key),
+                        )
+                        for key, d in moves
+                    ],
+                )
+            return
+        params = list(row)
+        for account_id, d in moves:
+            params += (
+                account_id,
+                d.debits_pending,
+                d.debits_posted,
+                d.credits_pending,
+                d.credits_posted,
+            )
+        driver.execute(sql.insert_and_move[len(moves)], params)
 
 
 def set_pending_status(

@@ -97,29 +97,42 @@ def create_transfers(
     if not transfers:
         return []
     pending_ids = {t.pending_id for t in transfers if t.pending_id is not None}
-    # The pending transfers name the accounts a post or void touches: read them first, lock
-    # every account in sorted order, then read again under the locks for a consistent view.
+    transfer_ids = {t.id for t in transfers} | pending_ids
     with repository.write_cursor(session) as cursor:
-        early = repository.get_transfers(session, pending_ids, cursor=cursor) if pending_ids else {}
-        locked = referenced_account_ids(transfers, early)
-        accounts = repository.lock_accounts(session, locked, cursor=cursor)
-        stored = repository.get_transfers(
-            session, {t.id for t in transfers} | pending_ids, cursor=cursor
-        )
-        # A pending transfer committed by someone else after the first read names accounts
-        # not locked yet: lock them too (a deadlock this may cause is retried by the caller).
-        missing = set(referenced_account_ids(transfers, stored)) - set(locked)
-        if missing:
-            accounts |= repository.lock_accounts(
-                session, sorted(missing, key=lock_order), cursor=cursor
+        if not pending_ids:
+            # Nothing to post or void: the accounts are named by the requests. Lock them
+            # (sorted), then read the transfer ids (idempotency keys): one round trip.
+            locked = referenced_account_ids(transfers, {})
+            accounts, stored = repository.lock_accounts_and_get_transfers(
+                session, locked, transfer_ids, cursor=cursor
             )
-            stored = repository.get_transfers(
-                session, {t.id for t in transfers} | pending_ids, cursor=cursor
-            )
+        else:
+            # The pending transfers name the accounts a post or void touches: read them
+            # first, lock every account in sorted order, then read again under the locks
+            # for a consistent view.
+            early = repository.get_transfers(session, pending_ids, cursor=cursor)
+            locked = referenced_account_ids(transfers, early)
+            accounts = repository.lock_accounts(session, locked, cursor=cursor)
+            stored = repository.get_transfers(session, transfer_ids, cursor=cursor)
+            # A pending transfer committed by someone else after the first read names
+            # accounts not locked yet: lock them too (a deadlock this may cause is retried
+            # by the caller).
+            missing = set(referenced_account_ids(transfers, stored)) - set(locked)
+            if missing:
+                accounts |= repository.lock_accounts(
+                    session, sorted(missing, key=lock_order), cursor=cursor
+                )
+                stored = repository.get_transfers(session, transfer_ids, cursor=cursor)
         plan = plan_transfers(transfers, accounts=accounts, stored=stored, now=clock.now())
-        repository.insert_transfers(session, plan.new_transfers.values(), cursor=cursor)
-        repository.set_pending_status(session, plan.resolved_pending, cursor=cursor)
-        repository.apply_deltas(session, plan.deltas, cursor=cursor)
+        if len(plan.new_transfers) == 1 and not plan.resolved_pending:
+            # One new transfer: on PostgreSQL, the insert and both balance moves are one
+            # statement.
+            [created] = plan.new_transfers.values()
+            repository.insert_transfer_and_move(session, created, plan.deltas, cursor=cursor)
+        else:
+            repository.insert_transfers(session, plan.new_transfers.values(), cursor=cursor)
+            repository.set_pending_status(session, plan.resolved_pending, cursor=cursor)
+            repository.apply_deltas(session, plan.deltas, cursor=cursor)
     return plan.results
 
 
