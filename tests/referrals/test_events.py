@@ -787,3 +787,31 @@ def test_a_refund_ignored_after_the_holding_period_stays_ignored_when_the_friend
     assert programme.progress(ann).reward.status == "posted"  # type: ignore[union-attr]
     assert programme.budget()["spent"] == 5000
     assert programme.discrepancies() == []
+
+
+def test_a_closed_account_reported_before_the_signup_still_disqualifies_the_friend(
+    database: Database, clock: FrozenClock
+) -> None:
+    programme = Programme.launch(database, clock)
+    ann = programme.enrol("ann")
+    outcome = programme.event(programme.account_closed("f1"))
+    assert (outcome.status, outcome.reason) == ("accepted", "not_signed_up_yet")
+    programme.invite(ann, "f1")
+    row = friend_row(programme, "f1")
+    assert (row.status, row.disqualified_reason) == ("disqualified", "account_closed")
+    assert programme.progress(ann).friends_counted == 0
+
+
+def test_a_chargeback_reported_before_its_order_still_disqualifies_the_buyer(
+    database: Database, clock: FrozenClock
+) -> None:
+    programme = Programme.launch(database, clock)
+    ann = programme.enrol("ann")
+    programme.invite(ann, "f1")
+    assert programme.progress(ann).friends_counted == 1
+    outcome = programme.event(programme.chargeback("order-f1"))
+    assert (outcome.status, outcome.reason) == ("accepted", "order_not_seen_yet")
+    assert friend_row(programme, "f1").status == "qualified"  # whose order? not known yet
+    programme.event(programme.order("f1", "order-f1", 2500))
+    assert friend_row(programme, "f1").status == "disqualified"
+    assert programme.progress(ann).friends_counted == 0
