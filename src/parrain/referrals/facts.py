@@ -7,9 +7,10 @@ each kind for a whole batch with one ``IN`` query per kind (``ensure_*``), index
 and takes the batch's new rows into the same indexes. Writes are collected and made at the
 end with one ``executemany`` per table (:meth:`Facts.write`).
 
-Rows are plain dicts of column values (SQLAlchemy Core, not ORM objects): cheaper to load,
-and what the bulk writes take. Every lookup loads what is missing first, so a lookup is
-never wrong for want of a preload; the preloads only make it cheap.
+Rows are plain dicts of column values, read and written on the driver's cursor
+(:mod:`parrain.db.rows`): SQLAlchemy's work per statement cost more than the database's.
+Every lookup loads what is missing first, so a lookup is never wrong for want of a preload;
+the preloads only make it cheap.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from parrain.campaigns.models import Campaign
+from parrain.db.rows import rows_of
+from parrain.db.session import DriverCursor
 from parrain.referrals.models import (
     Click,
     Closure,
@@ -88,6 +91,7 @@ class Facts:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._dialect = session.get_bind().dialect.name
         self.campaigns: dict[UUID, Campaign] = {}
         self.enrolments: dict[UUID, Row] = {}
         self.enrolment_by_code: dict[str, Row] = {}
@@ -127,14 +131,21 @@ class Facts:
         kinds: Sequence[str] = (),
         **equal: Any,
     ) -> list[Row]:
+        if not values:
+            return []
         rows: list[Row] = []
-        for part in chunks(values):
-            statement = select(table).where(
-                *(table.c[name] == value for name, value in equal.items()),
-                *([table.c.kind.in_(kinds)] if kinds else []),
-                table.c[column].in_(part),
-            )
-            rows.extend(dict(row._mapping) for row in self.session.execute(statement))
+        reader = rows_of(table, self._dialect)
+        with DriverCursor.of(self.session) as cursor:
+            for part in chunks(values):
+                rows.extend(
+                    reader.select(
+                        cursor,
+                        column=column,
+                        values=part,
+                        equal=equal,
+                        among={"kind": kinds} if kinds else None,
+                    )
+                )
         return rows
 
     def _select_in_market(
@@ -392,29 +403,16 @@ class Facts:
             (_CLOSURES, "closures"),
         )
         new_ids: set[UUID] = set()
-        for table, kind in inserts:
-            rows = self._new.pop(kind, [])
-            if rows:
-                self.session.execute(table.insert(), rows)
-                new_ids.update(row["id"] for row in rows)
-        self._update(_FRIENDS, FRIEND_STATE, self.friends, self._dirty_friends - new_ids)
-        orders = {row["id"]: row for row in self.order_by_ref.values()}
-        self._update(_ORDERS, ORDER_STATE, orders, self._dirty_orders - new_ids)
+        with DriverCursor.of(self.session) as cursor:
+            for table, kind in inserts:
+                rows = self._new.pop(kind, [])
+                if rows:
+                    rows_of(table, self._dialect).insert(cursor, rows)
+                    new_ids.update(row["id"] for row in rows)
+            changed_friends = [self.friends[i] for i in sorted(self._dirty_friends - new_ids)]
+            rows_of(_FRIENDS, self._dialect).update(cursor, FRIEND_STATE, changed_friends)
+            orders = {row["id"]: row for row in self.order_by_ref.values()}
+            changed_orders = [orders[i] for i in sorted(self._dirty_orders - new_ids)]
+            rows_of(_ORDERS, self._dialect).update(cursor, ORDER_STATE, changed_orders)
         self._dirty_friends.clear()
         self._dirty_orders.clear()
-
-    def _update(
-        self, table: Table, columns: Sequence[str], rows: dict[UUID, Row], ids: set[UUID]
-    ) -> None:
-        if not ids:
-            return
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("row_id"))
-            .values({column: bindparam(f"v_{column}") for column in columns})
-        )
-        params = [
-            {"row_id": row_id, **{f"v_{column}": rows[row_id][column] for column in columns}}
-            for row_id in sorted(ids)
-        ]
-        self.session.execute(statement, params)
