@@ -139,3 +139,43 @@ def test_in_memory_sqlite_is_refused() -> None:
 def test_unknown_backends_are_refused() -> None:
     with pytest.raises(ValueError, match="unsupported database"):
         Database(DatabaseSettings(url=f"mysql://x/{uuid.uuid4().hex}"))
+
+
+def _queue_is_free(database_url: str) -> bool:
+    """Whether another process could take the SQLite writer queue right now."""
+    import fcntl
+    import os
+
+    path = os.path.abspath(database_url.removeprefix("sqlite:///")) + "-writers"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
+
+
+def test_sqlite_writers_hold_the_writer_queue_exactly_while_they_write(
+    database: Database, database_url: str, backend: str
+) -> None:
+    if backend != "sqlite":
+        pytest.skip("the writer queue is SQLite's (PostgreSQL locks rows)")
+    seen: list[bool] = []
+    database.run(lambda s: seen.append(_queue_is_free(database_url)))
+    assert seen == [False]
+    assert _queue_is_free(database_url)
+
+    def fails(session: Session) -> None:
+        seen.append(_queue_is_free(database_url))
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        database.run(fails)
+    assert seen == [False, False]
+    assert _queue_is_free(database_url)  # a rolled-back writer left the queue too
+    database.read(lambda s: seen.append(_queue_is_free(database_url)))
+    assert seen[-1] is True  # readers never queue

@@ -136,18 +136,23 @@ def post_events(
     come in any order: a signup before its install is attributed once both are here; an
     order before its buyer's signup, or a refund before its order, is kept until then.
     """
+    # Hashing and sealing the personal data need no database: done before the transaction,
+    # they do not hold the write lock.
     if not isinstance(body, EventBatch):
-        return database.run(
-            lambda session: referral_events.ingest(
-                session=session, event=body, keys=keys, clock=clock
+        prepared = referral_events.prepare_batch(events=[body], keys=keys, clock=clock)
+        [single] = database.run(
+            lambda session: referral_events.apply_batch(
+                session=session, batch=prepared, clock=clock
             )
         )
+        if isinstance(single, EventIdReused):
+            raise single
+        return single
     batch = body
+    prepared = referral_events.prepare_batch(events=batch.events, keys=keys, clock=clock)
 
     def apply(session: Any) -> BatchResult:
-        applied = referral_events.ingest_batch(
-            session=session, events=batch.events, keys=keys, clock=clock
-        )
+        applied = referral_events.apply_batch(session=session, batch=prepared, clock=clock)
         results: list[EventOutcome | EventError] = [
             EventError(event_id=event.id, code=result.code, message=result.message)
             if isinstance(result, EventIdReused)
