@@ -70,6 +70,7 @@ def is_retryable(error: BaseException) -> bool:
 
 
 _WRITER_FD = "parrain_writer_lock_fd"
+_WRITER_HELD = "parrain_writer_lock_held"
 
 
 class _WriterQueue:
@@ -91,35 +92,41 @@ class _WriterQueue:
         self.path = f"{database_path}-writers"
         self.timeout = timeout_ms / 1000
 
+    def open(self, info: dict[Any, Any]) -> None:
+        """Open the lock file for a new connection (once: a transaction only locks it)."""
+        if fcntl is not None and _WRITER_FD not in info:
+            info[_WRITER_FD] = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+
     def enter(self, info: dict[Any, Any]) -> None:
-        if fcntl is None or _WRITER_FD in info:
+        fd = info.get(_WRITER_FD)
+        if fd is None or fcntl is None or info.get(_WRITER_HELD):
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        deadline = time.monotonic() + self.timeout
+        deadline: float | None = None
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    os.close(fd)  # no place in the queue: SQLite's busy handler decides
-                    return
-                time.sleep(min(self.STEP, left))
-            except BaseException:
-                os.close(fd)
-                raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + self.timeout
+                if now >= deadline:
+                    return  # no place in the queue: SQLite's busy handler decides
+                time.sleep(min(self.STEP, deadline - now))
             else:
-                info[_WRITER_FD] = fd
+                info[_WRITER_HELD] = True
                 return
 
     @staticmethod
     def leave(info: dict[Any, Any]) -> None:
+        if info.pop(_WRITER_HELD, False) and fcntl is not None:
+            fcntl.flock(info[_WRITER_FD], fcntl.LOCK_UN)
+
+    @classmethod
+    def close(cls, info: dict[Any, Any]) -> None:
+        cls.leave(info)
         fd = info.pop(_WRITER_FD, None)
-        if fd is not None and fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            finally:
-                os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 def _install_sqlite_behaviour(engine: Engine, settings: DatabaseSettings) -> None:
@@ -127,7 +134,8 @@ def _install_sqlite_behaviour(engine: Engine, settings: DatabaseSettings) -> Non
     queue = _WriterQueue(os.path.abspath(database_path), settings.busy_timeout_ms)
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        queue.open(record.info)
         # Let SQLAlchemy's "begin" event decide how a transaction starts.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -158,14 +166,19 @@ def _install_sqlite_behaviour(engine: Engine, settings: DatabaseSettings) -> Non
     def _on_rollback(connection: Connection) -> None:
         queue.leave(connection.info)
 
-    # A connection closed, invalidated or returned mid-transaction must not keep its place.
-    for pool_event in ("checkin", "close", "invalidate", "soft_invalidate"):
+    # A connection returned or invalidated mid-transaction must not keep its place; a closed
+    # one closes its lock file.
+    def _release(_dbapi: Any, record: Any, *_args: Any) -> None:
+        if record is not None:
+            queue.leave(record.info)
 
-        def _release(_dbapi: Any, record: Any, *_args: Any) -> None:
-            if record is not None:
-                queue.leave(record.info)
+    def _close(_dbapi: Any, record: Any, *_args: Any) -> None:
+        if record is not None:
+            queue.close(record.info)
 
+    for pool_event in ("checkin", "invalidate", "soft_invalidate"):
         event.listen(engine.pool, pool_event, _release)
+    event.listen(engine.pool, "close", _close)
 
 
 _sql_log = logging.getLogger("sqlalchemy.engine.Engine")
