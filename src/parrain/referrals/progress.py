@@ -44,7 +44,7 @@ from parrain.referrals.attribution import (
     Touch,
     attribute,
 )
-from parrain.referrals.facts import Facts, Row, chunks
+from parrain.referrals.facts import FRIEND_STATE, Facts, Row, chunks
 from parrain.referrals.models import Enrolment, Friend, Reward, RewardPart
 
 SYSTEM_ACTOR = "system:referrals"
@@ -228,7 +228,7 @@ def evaluate_friend(facts: Facts, friend: Row, *, now: datetime) -> set[UUID]:
     """Derive ``friend``'s state from the facts; return the enrolments whose count may have
     changed (the one they were credited to before and the one they are credited to now)."""
     before = {friend["enrolment_id"]} if friend["enrolment_id"] is not None else set()
-    old = {key: friend[key] for key in _STATE}
+    old = {key: friend[key] for key in FRIEND_STATE}
     credit = _attribute(facts, friend)
     if credit is not None and credit.enrolment["member_id"] == friend["member_id"]:
         credit = None  # a member cannot sponsor themselves
@@ -300,22 +300,6 @@ def evaluate_friend(facts: Facts, friend: Row, *, now: datetime) -> set[UUID]:
     friend.update(state)
     _mark(facts, friend, old)
     return before | {enrolment["id"]}
-
-
-_STATE = (
-    "new_customer",
-    "seen_before",
-    "install_id",
-    "enrolment_id",
-    "campaign_id",
-    "attribution_reason",
-    "status",
-    "status_reason",
-    "qualified_at",
-    "not_credited_at",
-    "disqualified_at",
-    "disqualified_reason",
-)
 
 
 def _mark(facts: Facts, friend: Row, old: dict[str, Any]) -> None:

@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from parrain.campaigns.models import Campaign
 from parrain.referrals.models import (
     Click,
     Enrolment,
     Friend,
     Install,
-    Order,
-    ReferralEvent,
     Reward,
     RewardPart,
-    Sighting,
 )
 
 
@@ -61,18 +56,6 @@ def code_taken(session: Session, code: str) -> bool:
     return session.scalar(select(Enrolment.id).where(Enrolment.code == code)) is not None
 
 
-def list_enrolments(session: Session, *, campaign_id: UUID) -> list[Enrolment]:
-    statement = (
-        select(Enrolment)
-        .where(Enrolment.campaign_id == campaign_id)
-        .order_by(Enrolment.enrolled_at, Enrolment.id)
-    )
-    return list(session.scalars(statement))
-
-
-# Clicks
-
-
 def insert_click_if_new(session: Session, click: Click) -> Click:
     """Insert ``click`` unless its link already has a click from that device; return the
     row that stands (the new one, or the first click)."""
@@ -96,86 +79,6 @@ def insert_click_if_new(session: Session, click: Click) -> Click:
     return stored
 
 
-def get_click(session: Session, click_id: UUID) -> Click | None:
-    return session.get(Click, click_id)
-
-
-def get_click_by_token(session: Session, token: str) -> Click | None:
-    return session.scalars(select(Click).where(Click.token == token)).one_or_none()
-
-
-def clicks_of_device(session: Session, *, market: str, device_hash: str) -> list[Click]:
-    statement = (
-        select(Click)
-        .join(Campaign, Campaign.id == Click.campaign_id)
-        .where(Click.device_hash == device_hash, Campaign.market == market)
-    )
-    return list(session.scalars(statement))
-
-
-# Installs
-
-
-def latest_install_before(
-    session: Session, *, market: str, device_hash: str, at: datetime
-) -> Install | None:
-    statement = (
-        select(Install)
-        .where(
-            Install.market == market,
-            Install.device_hash == device_hash,
-            Install.installed_at <= at,
-        )
-        .order_by(Install.installed_at.desc(), Install.id.desc())
-        .limit(1)
-    )
-    return session.scalars(statement).first()
-
-
-# Friends
-
-
-def get_friend(session: Session, friend_id: UUID) -> Friend | None:
-    return session.get(Friend, friend_id)
-
-
-def get_friend_by_user(session: Session, *, market: str, user_hash: str) -> Friend | None:
-    statement = select(Friend).where(Friend.market == market, Friend.user_hash == user_hash)
-    return session.scalars(statement).one_or_none()
-
-
-def friends_of_device(session: Session, *, market: str, device_hash: str) -> list[Friend]:
-    statement = (
-        select(Friend)
-        .where(Friend.market == market, Friend.device_hash == device_hash)
-        .order_by(Friend.signed_up_at, Friend.id)
-    )
-    return list(session.scalars(statement))
-
-
-def friends_sharing(
-    session: Session, friend: Friend, *, after: datetime, until: datetime
-) -> list[Friend]:
-    """Other friends of ``friend``'s market who signed up in ``(after, until]`` with the same
-    user, device or email hash: their new-customer test may depend on ``friend``."""
-    statement = (
-        select(Friend)
-        .where(
-            Friend.market == friend.market,
-            Friend.id != friend.id,
-            Friend.signed_up_at > after,
-            Friend.signed_up_at <= until,
-            or_(
-                Friend.device_hash == friend.device_hash,
-                Friend.email_hash == friend.email_hash,
-                Friend.user_hash == friend.user_hash,
-            ),
-        )
-        .order_by(Friend.signed_up_at, Friend.id)
-    )
-    return list(session.scalars(statement))
-
-
 def friends_of_enrolment(session: Session, enrolment_id: UUID) -> list[Friend]:
     statement = (
         select(Friend)
@@ -183,53 +86,6 @@ def friends_of_enrolment(session: Session, enrolment_id: UUID) -> list[Friend]:
         .order_by(Friend.qualified_at, Friend.signed_up_at, Friend.id)
     )
     return list(session.scalars(statement))
-
-
-# Sightings
-
-
-def seen_before(
-    session: Session,
-    *,
-    market: str,
-    hashes: Sequence[tuple[str, str]],
-    since: datetime,
-    before: datetime,
-    exclude_source: str,
-) -> str | None:
-    """The first kind (``user``, ``device``, ``email``) among ``hashes`` seen in ``market`` in
-    ``[since, before)`` by another source than ``exclude_source``; ``None`` if none was."""
-    for kind, value_hash in hashes:
-        statement = (
-            select(Sighting.id)
-            .where(
-                Sighting.market == market,
-                Sighting.kind == kind,
-                Sighting.value_hash == value_hash,
-                Sighting.seen_at >= since,
-                Sighting.seen_at < before,
-                Sighting.source != exclude_source,
-            )
-            .limit(1)
-        )
-        if session.scalar(statement) is not None:
-            return kind
-    return None
-
-
-# Orders
-
-
-def get_order(session: Session, *, market: str, order_ref: str) -> Order | None:
-    statement = select(Order).where(Order.market == market, Order.order_ref == order_ref)
-    return session.scalars(statement).one_or_none()
-
-
-# Events
-
-
-def get_event(session: Session, event_id: str) -> ReferralEvent | None:
-    return session.get(ReferralEvent, event_id)
 
 
 # Rewards
@@ -247,13 +103,6 @@ def current_reward(
     if for_update:
         statement = statement.with_for_update(key_share=True)  # see get_enrolment
     return session.scalars(statement).first()
-
-
-def rewards_of_enrolment(session: Session, enrolment_id: UUID) -> list[Reward]:
-    statement = (
-        select(Reward).where(Reward.enrolment_id == enrolment_id).order_by(Reward.generation)
-    )
-    return list(session.scalars(statement))
 
 
 def parts_of(session: Session, reward_id: UUID) -> list[RewardPart]:
@@ -304,7 +153,3 @@ def funnel_counts(session: Session, campaign_id: UUID) -> dict[str, int]:
 
 
 _REWARD_STATUSES = ("held", "posted", "voided", "refused", "clawed_back")
-
-
-def enrolment_ids(rows: Iterable[Friend]) -> set[UUID]:
-    return {row.enrolment_id for row in rows if row.enrolment_id is not None}

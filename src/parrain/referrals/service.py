@@ -159,28 +159,30 @@ def enrol(
         enrolled_at=now,
         deadline_at=min(now + timedelta(hours=campaign.enrolment_window_hours), campaign.ends_at),
     )
-    source = f"enrolment:{enrolment.id}"
-    repository.add(
-        session,
-        enrolment,
+    sightings = [
         Sighting(
             id=new_id(),
             market=campaign.market,
-            kind="user",
-            value_hash=members.marketplace_user_hash(keys, member_in.marketplace_user_id.reveal()),
+            kind=kind,
+            value_hash=value_hash,
             seen_at=now,
-            source=source,
-        ),
-        Sighting(
-            id=new_id(),
-            market=campaign.market,
-            kind="email",
-            value_hash=members.email_hash(keys, member_in.email.reveal()),
-            seen_at=now,
-            source=source,
-        ),
-    )
+            source=f"enrolment:{enrolment.id}",
+        )
+        for kind, value_hash in (
+            ("user", members.marketplace_user_hash(keys, member_in.marketplace_user_id.reveal())),
+            ("email", members.email_hash(keys, member_in.email.reveal())),
+        )
+    ]
+    repository.add(session, enrolment, *sightings)
     return to_read(enrolment, link_base_url=link_base_url)
+
+
+def find_enrolment_of(
+    *, session: Session, campaign_id: UUID, member_id: UUID, link_base_url: str
+) -> EnrolmentRead | None:
+    """The member's enrolment in the campaign, if they are enrolled."""
+    enrolment = repository.get_enrolment_of(session, campaign_id=campaign_id, member_id=member_id)
+    return None if enrolment is None else to_read(enrolment, link_base_url=link_base_url)
 
 
 def get_enrolment(*, session: Session, enrolment_id: UUID, link_base_url: str) -> EnrolmentRead:

@@ -28,7 +28,6 @@ from parrain.kit.money import Money
 from parrain.members import service as members
 from parrain.members.schemas import MemberCreate
 from parrain.members.service import MemberKeys
-from parrain.referrals import repository as referrals_repository
 from parrain.referrals import service as referrals
 from parrain.referrals.schemas import EnrolmentCreate, EnrolmentRead
 
@@ -158,12 +157,14 @@ def seed_integration(
         keys=keys,
     )
     existing = (
-        referrals_repository.get_enrolment_of(session, campaign_id=uk.id, member_id=member.id)
+        referrals.find_enrolment_of(
+            session=session, campaign_id=uk.id, member_id=member.id, link_base_url=link_base_url
+        )
         if member is not None
         else None
     )
     if existing is not None:
-        enrolment = referrals.to_read(existing, link_base_url=link_base_url)
+        enrolment = existing
     else:
         enrolment = referrals.enrol(
             session=session,
