@@ -58,9 +58,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+
+import _support
 
 DEFAULT_POSTGRES = "postgresql+psycopg://root@127.0.0.1:5432/parrain_bench_events"
 MODES = ("trivial", "single", "single_paced", "batch")
@@ -272,29 +272,8 @@ def check_database(url: str, *, acknowledged: int, uncertain: int) -> dict[str, 
 # --------------------------------------------------------------------------- databases
 
 
-@contextmanager
-def fresh_database(db: str, url: str | None) -> Iterator[str]:
-    """A temporary SQLite file, or a PostgreSQL database created for the run and dropped
-    afterwards. A given ``--database-url`` is used as it is and kept."""
-    if url is not None:
-        yield url
-        return
-    if db == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="parrain-bench-events-") as directory:
-            yield f"sqlite:///{Path(directory) / 'events.sqlite3'}"
-        return
-    target = make_url(DEFAULT_POSTGRES)
-    name = target.database
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield target.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def fresh_database(db: str, url: str | None) -> Any:
+    return _support.fresh_database(db, url, postgres=DEFAULT_POSTGRES, stem="events")
 
 
 def migrate(url: str, db: str) -> None:

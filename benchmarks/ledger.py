@@ -33,21 +33,17 @@ import json
 import random
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+import _support
 from parrain.config import DatabaseSettings
 from parrain.db.migrate import upgrade
 from parrain.db.session import Database
@@ -379,29 +375,8 @@ def measure(
 # --------------------------------------------------------------------------- databases
 
 
-@contextmanager
-def fresh_database(db: str, url: str | None) -> Iterator[str]:
-    """The URL to benchmark: a temporary SQLite file, or a PostgreSQL database created for
-    the run and dropped afterwards. A given ``--database-url`` is used as it is and kept."""
-    if url is not None:
-        yield url
-        return
-    if db == "sqlite":
-        with tempfile.TemporaryDirectory(prefix="parrain-bench-") as directory:
-            yield f"sqlite:///{Path(directory) / 'ledger.sqlite3'}"
-        return
-    target = make_url(DEFAULT_POSTGRES)
-    name = target.database
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield target.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+def fresh_database(db: str, url: str | None) -> Any:
+    return _support.fresh_database(db, url, postgres=DEFAULT_POSTGRES, stem="ledger")
 
 
 _SETTINGS = {
