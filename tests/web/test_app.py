@@ -71,6 +71,7 @@ def test_the_openapi_description_lists_every_route(client: TestClient) -> None:
         "/v1/enrolments/{enrolment_id}": ["get"],
         "/v1/enrolments/{enrolment_id}/progress": ["get"],
         "/v1/events": ["post"],
+        "/v1/events/{event_id}": ["get"],
         "/r/{code}": ["get"],
     }
     operation_ids = [op["operationId"] for ops in spec["paths"].values() for op in ops.values()]
@@ -83,6 +84,7 @@ def test_the_openapi_description_lists_every_route(client: TestClient) -> None:
         "fund_campaign",
         "get_campaign",
         "get_enrolment",
+        "get_event",
         "get_funnel",
         "get_ledger_account",
         "get_progress",

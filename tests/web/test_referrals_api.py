@@ -173,6 +173,14 @@ def test_an_event_id_is_an_idempotency_key(
     assert first.json()["status"] == "accepted"
     assert first.json()["enrolment_id"] == enrolment["id"]
 
+    stored = client.get("/v1/events/signup-1", headers=key)
+    assert stored.status_code == 200
+    assert stored.json() == first.json()
+    assert error_of(client.get("/v1/events/never-sent", headers=key), 404)["code"] == (
+        "event_not_found"
+    )
+    assert client.get("/v1/events/signup-1").status_code == 401
+
     changed = {**signup, "email": "someone.else@example.org"}
     conflict = client.post("/v1/events", json=changed, headers=key)
     error = error_of(conflict, 409)

@@ -69,3 +69,7 @@ class EventIdReused(Conflict):
     """An event id sent again with a different body: ids are idempotency keys."""
 
     code = "event_id_reused"
+
+
+class EventNotFound(NotFound):
+    code = "event_not_found"

@@ -45,7 +45,7 @@ from parrain.members.schemas import MemberCreate
 from parrain.members.service import MemberKeys
 from parrain.referrals import progress
 from parrain.referrals.codes import parse_code
-from parrain.referrals.errors import EventIdReused, InvalidCode
+from parrain.referrals.errors import EventIdReused, EventNotFound, InvalidCode
 from parrain.referrals.facts import Facts, Row, chunks
 from parrain.referrals.models import ReferralEvent
 from parrain.referrals.schemas import (
@@ -86,6 +86,15 @@ def ingest(*, session: Session, event: Event, keys: MemberKeys, clock: Clock) ->
     if isinstance(result, EventIdReused):
         raise result
     return result
+
+
+def outcome_of(*, session: Session, event_id: str) -> EventOutcome:
+    """What event ``event_id`` did (its first outcome): for a client whose request timed out
+    before the answer came, to learn whether it was applied without sending it again."""
+    row = session.get(ReferralEvent, event_id)
+    if row is None or not row.outcome:
+        raise EventNotFound(f"no event {event_id!r} was received", event_id=event_id)
+    return EventOutcome.model_validate(row.outcome)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Path, Request
 from pydantic import Discriminator, Tag
 
 from parrain.members.service import MemberKeys
@@ -168,6 +168,19 @@ def post_events(
         )
 
     return database.run(apply)
+
+
+@integration.get("/events/{event_id}", responses=error_responses(404))
+def get_event(
+    event_id: Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:@-]+$")],
+    database: DatabaseDep,
+    _key: EventsKeyDep,
+) -> EventOutcome:
+    """What an event did, as first answered: for a client whose request timed out, to learn
+    whether the event was applied before sending it again (sending it again is safe too)."""
+    return database.read(
+        lambda session: referral_events.outcome_of(session=session, event_id=event_id)
+    )
 
 
 @router.get("/campaigns/{campaign_id}/funnel", responses=error_responses(404))
