@@ -24,10 +24,9 @@ fact; SQLite writers are serialised anyway.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -36,17 +35,16 @@ from sqlalchemy.orm import Session
 
 from parrain.db.locks import lock_names
 from parrain.kit.clock import Clock
-from parrain.kit.crypto import LookupKey, lookup_hash
-from parrain.kit.ids import derived_id, new_id
+from parrain.kit.crypto import lookup_hash
 from parrain.kit.pii import Pii
 from parrain.members import service as members
 from parrain.members.models import Member
 from parrain.members.schemas import MemberCreate
 from parrain.members.service import MemberKeys
 from parrain.referrals import progress
-from parrain.referrals.codes import parse_code
-from parrain.referrals.errors import EventIdReused, EventNotFound, InvalidCode
+from parrain.referrals.errors import EventIdReused, EventNotFound
 from parrain.referrals.facts import Facts, Row, chunks
+from parrain.referrals.handlers import Hashes, Work, apply_fact, parsed_code
 from parrain.referrals.models import ReferralEvent
 from parrain.referrals.schemas import (
     AccountClosedEvent,
@@ -97,18 +95,6 @@ def outcome_of(*, session: Session, event_id: str) -> EventOutcome:
     return EventOutcome.model_validate(row.outcome)
 
 
-@dataclass
-class _Work:
-    """One new event of a batch: its hashes, and the outcome being built."""
-
-    event: Event
-    digest: str
-    status: str = "accepted"
-    reason: str | None = None
-    friend: Row | None = None
-    touched: list[Row] = field(default_factory=list)
-
-
 @dataclass(frozen=True, slots=True)
 class PreparedBatch:
     """What a batch needs that no database read decides: body hashes, lookup hashes and the
@@ -118,7 +104,7 @@ class PreparedBatch:
 
     events: Sequence[Event]
     digests: list[str]
-    hashes: _Hashes
+    hashes: Hashes
     members: dict[tuple[str, str], Member]
 
 
@@ -168,11 +154,11 @@ def apply_batch(
         for row in session.scalars(select(ReferralEvent).where(ReferralEvent.id.in_(part))):
             stored[row.id] = row
     results: list[EventOutcome | EventIdReused | None] = [None] * len(events)
-    work: list[tuple[int, _Work]] = []
+    work: list[tuple[int, Work]] = []
     for index, (event, digest) in enumerate(zip(events, digests, strict=True)):
         known = stored.get(event.id)
         if known is None:
-            work.append((index, _Work(event=event, digest=digest)))
+            work.append((index, Work(event=event, digest=digest)))
         elif known.body_hash == digest:
             results[index] = EventOutcome.model_validate(known.outcome)
         else:
@@ -210,15 +196,7 @@ def apply_batch(
     return [result for result in results if result is not None]
 
 
-@dataclass(frozen=True, slots=True)
-class _Hashes:
-    lookup: LookupKey
-    device: dict[str, str]
-    user: dict[str, str]
-    email: dict[str, str]
-
-
-def _hashes(events: Sequence[Event], keys: MemberKeys) -> _Hashes:
+def _hashes(events: Sequence[Event], keys: MemberKeys) -> Hashes:
     device: dict[str, str] = {}
     user: dict[str, str] = {}
     email: dict[str, str] = {}
@@ -232,40 +210,28 @@ def _hashes(events: Sequence[Event], keys: MemberKeys) -> _Hashes:
         if isinstance(event, SignupEvent):
             raw = event.email.reveal()
             email.setdefault(raw, members.email_hash(keys, raw))
-    return _Hashes(lookup=keys.lookup, device=device, user=user, email=email)
-
-
-def _parsed_code(text: str | None) -> tuple[str | None, bool]:
-    """The canonical code of what was typed, and whether something unreadable was typed."""
-    if not text:
-        return None, False
-    try:
-        return parse_code(text).canonical, False
-    except InvalidCode:
-        return None, True
+    return Hashes(lookup=keys.lookup, device=device, user=user, email=email)
 
 
 def _apply(
-    session: Session, items: Sequence[_Work], *, batch: PreparedBatch, clock: Clock
+    session: Session, items: Sequence[Work], *, batch: PreparedBatch, clock: Clock
 ) -> list[EventOutcome]:
     hashes = batch.hashes
-    markets = {item.event.market for item in items}
+    keys = _batch_keys(items, hashes)
     lock_names(
         session,
-        [f"device:{m}:{h}" for m in markets for h in hashes.device.values()]
-        + [f"user:{m}:{h}" for m in markets for h in hashes.user.values()]
-        + [f"email:{m}:{h}" for m in markets for h in hashes.email.values()]
-        + [
-            f"order:{item.event.market}:{item.event.order_id}"
-            for item in items
-            if isinstance(item.event, OrderEvent | RefundEvent | ChargebackEvent)
+        [
+            *(f"device:{market}:{value}" for market, value in keys.devices),
+            *(f"user:{market}:{value}" for market, value in keys.users),
+            *(f"email:{market}:{value}" for market, value in keys.emails),
+            *(f"order:{market}:{ref}" for market, ref in keys.refs),
         ],
     )
     facts = Facts(session)
-    _preload(facts, items, hashes)
+    _preload(facts, keys)
     _register_friends_as_members(session, facts, items, hashes, batch.members)
     for item in items:
-        _HANDLERS[item.event.type](facts, item, hashes)
+        apply_fact(facts, item, hashes)
     touched: dict[UUID, Row] = {}
     for item in items:
         for friend in item.touched:
@@ -290,43 +256,54 @@ def _apply(
     ]
 
 
-def _preload(facts: Facts, items: Sequence[_Work], hashes: _Hashes) -> None:
-    tokens: list[str] = []
-    codes: list[str | None] = []
-    devices: list[tuple[str, str]] = []
-    users: list[tuple[str, str]] = []
-    emails: list[tuple[str, str]] = []
-    refs: list[tuple[str, str]] = []
+@dataclass(frozen=True, slots=True)
+class _BatchKeys:
+    """What a batch's events name: the rows to lock, then to load."""
+
+    tokens: list[str]
+    codes: list[str | None]
+    devices: list[tuple[str, str]]
+    users: list[tuple[str, str]]
+    emails: list[tuple[str, str]]
+    refs: list[tuple[str, str]]
+
+
+def _batch_keys(items: Sequence[Work], hashes: Hashes) -> _BatchKeys:
+    keys = _BatchKeys(tokens=[], codes=[], devices=[], users=[], emails=[], refs=[])
     for item in items:
         event = item.event
         market = event.market
         if isinstance(event, InstallEvent):
             if event.token:
-                tokens.append(event.token)
-            codes.append(_parsed_code(event.code)[0])
-            devices.append((market, hashes.device[event.device_id.reveal()]))
+                keys.tokens.append(event.token)
+            keys.codes.append(parsed_code(event.code)[0])
+            keys.devices.append((market, hashes.device[event.device_id.reveal()]))
         elif isinstance(event, SignupEvent):
-            codes.append(_parsed_code(event.code)[0])
-            devices.append((market, hashes.device[event.device_id.reveal()]))
-            users.append((market, hashes.user[event.marketplace_user_id.reveal()]))
-            emails.append((market, hashes.email[event.email.reveal()]))
+            keys.codes.append(parsed_code(event.code)[0])
+            keys.devices.append((market, hashes.device[event.device_id.reveal()]))
+            keys.users.append((market, hashes.user[event.marketplace_user_id.reveal()]))
+            keys.emails.append((market, hashes.email[event.email.reveal()]))
         elif isinstance(event, OrderEvent):
-            users.append((market, hashes.user[event.marketplace_user_id.reveal()]))
-            refs.append((market, event.order_id))
+            keys.users.append((market, hashes.user[event.marketplace_user_id.reveal()]))
+            keys.refs.append((market, event.order_id))
         elif isinstance(event, RefundEvent | ChargebackEvent):
-            refs.append((market, event.order_id))
+            keys.refs.append((market, event.order_id))
         else:
-            users.append((market, hashes.user[event.marketplace_user_id.reveal()]))
-    facts.ensure_tokens(tokens)
-    facts.ensure_codes(codes)
-    facts.ensure_friends(users=users, devices=devices, emails=emails)
-    facts.ensure_install_devices(devices)
-    facts.ensure_orders(refs=refs)
+            keys.users.append((market, hashes.user[event.marketplace_user_id.reveal()]))
+    return keys
+
+
+def _preload(facts: Facts, keys: _BatchKeys) -> None:
+    facts.ensure_tokens(keys.tokens)
+    facts.ensure_codes(keys.codes)
+    facts.ensure_friends(users=keys.users, devices=keys.devices, emails=keys.emails)
+    facts.ensure_install_devices(keys.devices)
+    facts.ensure_orders(refs=keys.refs)
     facts.ensure_sightings(
         [
-            *((market, "user", value) for market, value in users),
-            *((market, "device", value) for market, value in devices),
-            *((market, "email", value) for market, value in emails),
+            *((market, "user", value) for market, value in keys.users),
+            *((market, "device", value) for market, value in keys.devices),
+            *((market, "email", value) for market, value in keys.emails),
         ]
     )
 
@@ -334,8 +311,8 @@ def _preload(facts: Facts, items: Sequence[_Work], hashes: _Hashes) -> None:
 def _register_friends_as_members(
     session: Session,
     facts: Facts,
-    items: Sequence[_Work],
-    hashes: _Hashes,
+    items: Sequence[Work],
+    hashes: Hashes,
     built: dict[tuple[str, str], Member],
 ) -> None:
     """Friends are members too (their personal data is sealed the same way): insert, in one
@@ -368,238 +345,8 @@ def _register_friends_as_members(
     }
 
 
-def _on_install(facts: Facts, item: _Work, hashes: _Hashes) -> None:
-    event = item.event
-    assert isinstance(event, InstallEvent)
-    device = hashes.device[event.device_id.reveal()]
-    click = facts.click_of_token(event.token) if event.token else None
-    code: str | None = None
-    campaign_id: UUID | None = None
-    if event.token and click is None:
-        item.reason = "unknown_token"
-    if click is not None:
-        enrolment = facts.enrolment(click["enrolment_id"])
-        code = enrolment["code"] if enrolment else None
-        campaign_id = click["campaign_id"]
-    elif event.code:
-        typed, unreadable = _parsed_code(event.code)
-        enrolment = facts.enrolment_of_code(typed) if typed else None
-        if unreadable:
-            item.reason = "invalid_code"
-        elif enrolment is None:
-            item.reason = "unknown_code"
-        else:
-            code, campaign_id = enrolment["code"], enrolment["campaign_id"]
-    facts.add_install(
-        {
-            "id": derived_id("install", event.id),
-            "event_id": event.id,
-            "market": event.market,
-            "device_hash": device,
-            "click_id": click["id"] if click is not None else None,
-            "code": code,
-            "campaign_id": campaign_id,
-            "installed_at": event.at,
-        }
-    )
-    friends = sorted(
-        facts.friends_by_device[(event.market, device)],
-        key=lambda f: (f["signed_up_at"], f["id"]),
-    )
-    item.touched.extend(friends)
-    item.friend = friends[0] if friends else None
-
-
-def _optional_hash(key: LookupKey, value: Pii | None, purpose: str) -> str | None:
-    return lookup_hash(key, value.reveal(), purpose=purpose) if value else None
-
-
-def _on_signup(facts: Facts, item: _Work, hashes: _Hashes) -> None:
-    event = item.event
-    assert isinstance(event, SignupEvent)
-    user = hashes.user[event.marketplace_user_id.reveal()]
-    existing = facts.friend_of_user(event.market, user)
-    if existing is not None:
-        item.status, item.reason, item.friend = "ignored", "already_signed_up", existing
-        return
-    friend_id = derived_id("friend", event.market, user)
-    friend: Row = {
-        "id": friend_id,
-        "member_id": facts.member_ids[(event.market, user)],
-        "market": event.market,
-        "user_hash": user,
-        "device_hash": hashes.device[event.device_id.reveal()],
-        "email_hash": hashes.email[event.email.reveal()],
-        "ip_hash": _optional_hash(hashes.lookup, event.ip, "ip"),
-        "user_agent_hash": _optional_hash(hashes.lookup, event.user_agent, "user_agent"),
-        "typed_code": _parsed_code(event.code)[0],
-        "signup_event_id": event.id,
-        "signed_up_at": event.at,
-        "new_customer": True,
-        "seen_before": None,
-        "install_id": None,
-        "enrolment_id": None,
-        "campaign_id": None,
-        "attribution_reason": None,
-        "status": "pending",
-        "status_reason": None,
-        "qualified_at": None,
-        "not_credited_at": None,
-        "disqualified_at": None,
-        "disqualified_reason": None,
-    }
-    facts.add_friend(friend)
-    for kind, value in (
-        ("user", friend["user_hash"]),
-        ("device", friend["device_hash"]),
-        ("email", friend["email_hash"]),
-    ):
-        facts.add_sighting(
-            {
-                "id": new_id(),
-                "market": event.market,
-                "kind": kind,
-                "value_hash": value,
-                "seen_at": event.at,
-                "source": f"friend:{friend_id}",
-            }
-        )
-    # This signup may make later signups sharing a device, email or user id "not new".
-    item.touched.extend(
-        other for other in facts.friends_sharing(friend) if other["signed_up_at"] >= event.at
-    )
-    item.friend = friend
-
-
-def _on_order(facts: Facts, item: _Work, hashes: _Hashes) -> None:
-    event = item.event
-    assert isinstance(event, OrderEvent)
-    user = hashes.user[event.marketplace_user_id.reveal()]
-    order = facts.order(event.market, event.order_id)
-    if order is None:
-        facts.add_order(
-            {
-                "id": new_id(),
-                "market": event.market,
-                "order_ref": event.order_id,
-                "user_hash": user,
-                "amount_minor": event.amount_minor,
-                "currency": event.currency,
-                "status": event.status,
-                "ordered_at": event.at,
-                "refunded_minor": 0,
-                "fully_refunded": False,
-                "refunded_at": None,
-                "charged_back_at": None,
-            }
-        )
-    elif order["user_hash"] not in (None, user):
-        item.status, item.reason = "ignored", "order_of_another_user"
-        return
-    else:
-        if order["user_hash"] is None:
-            facts.set_order_user(order, user)
-        order["amount_minor"], order["currency"], order["status"] = (
-            event.amount_minor,
-            event.currency,
-            event.status,
-        )
-        previous = order["ordered_at"]
-        order["ordered_at"] = event.at if previous is None else min(previous, event.at)
-        facts.changed_order(order)
-    friend = facts.friend_of_user(event.market, user)
-    if friend is None:
-        item.reason = "buyer_not_signed_up_yet"  # kept: a later signup will find it
-        return
-    item.friend = friend
-    item.touched.append(friend)
-
-
-def _order_for_refund(facts: Facts, item: _Work, market: str, order_ref: str) -> Row:
-    order = facts.order(market, order_ref)
-    if order is None:
-        item.reason = "order_not_seen_yet"  # kept: the order fills it in when it comes
-        order = {
-            "id": new_id(),
-            "market": market,
-            "order_ref": order_ref,
-            "user_hash": None,
-            "amount_minor": 0,
-            "currency": None,
-            "status": "unknown",
-            "ordered_at": None,
-            "refunded_minor": 0,
-            "fully_refunded": False,
-            "refunded_at": None,
-            "charged_back_at": None,
-        }
-        facts.add_order(order)
-    return order
-
-
-def _buyer(facts: Facts, item: _Work, order: Row) -> None:
-    if order["user_hash"] is None:
-        return
-    friend = facts.friend_of_user(order["market"], order["user_hash"])
-    if friend is not None:
-        item.friend = friend
-        item.touched.append(friend)
-
-
-def _on_refund(facts: Facts, item: _Work, hashes: _Hashes) -> None:
-    event = item.event
-    assert isinstance(event, RefundEvent)
-    order = _order_for_refund(facts, item, event.market, event.order_id)
-    buyer = (
-        facts.friend_of_user(order["market"], order["user_hash"]) if order["user_hash"] else None
-    )
-    if buyer is not None and buyer["enrolment_id"] is not None:
-        released = facts.posted_release_of(buyer["enrolment_id"])
-        if released is not None and event.at >= released:
-            # The prize this friend counted in was posted: the refund comes too late to count.
-            item.status, item.reason, item.friend = "ignored", "after_holding_period", buyer
-            return
-    if event.amount_minor is None:
-        order["fully_refunded"] = True
-    else:
-        order["refunded_minor"] += event.amount_minor
-    order["refunded_at"] = event.at
-    facts.changed_order(order)
-    _buyer(facts, item, order)
-
-
-def _on_chargeback(facts: Facts, item: _Work, hashes: _Hashes) -> None:
-    event = item.event
-    assert isinstance(event, ChargebackEvent)
-    order = _order_for_refund(facts, item, event.market, event.order_id)
-    previous = order["charged_back_at"]
-    order["charged_back_at"] = event.at if previous is None else min(previous, event.at)
-    facts.changed_order(order)
-    _buyer(facts, item, order)
-
-
-def _on_account_closed(facts: Facts, item: _Work, hashes: _Hashes) -> None:
-    event = item.event
-    assert isinstance(event, AccountClosedEvent)
-    user = hashes.user[event.marketplace_user_id.reveal()]
-    closure = facts.closure_of(event.market, user)
-    if closure is None:
-        facts.add_closure(
-            {"id": new_id(), "market": event.market, "user_hash": user, "closed_at": event.at}
-        )
-    elif event.at < closure["closed_at"]:
-        closure["closed_at"] = event.at
-    friend = facts.friend_of_user(event.market, user)
-    if friend is None:
-        item.reason = "not_signed_up_yet"
-        return
-    item.friend = friend
-    item.touched.append(friend)
-
-
-def _prepare_evaluation(facts: Facts, friends: Any) -> None:
+def _prepare_evaluation(facts: Facts, friends: Collection[Row]) -> None:
     """Load, in bulk, what evaluating these friends reads."""
-    friends = list(friends)
     devices = [(f["market"], f["device_hash"]) for f in friends]
     users = [(f["market"], f["user_hash"]) for f in friends]
     facts.ensure_install_devices(devices)
@@ -619,13 +366,3 @@ def _prepare_evaluation(facts: Facts, friends: Any) -> None:
         for kind in ("user", "device", "email")
     )
     facts.ensure_posted_releases(f["enrolment_id"] for f in friends)
-
-
-_HANDLERS: dict[str, Any] = {
-    "install": _on_install,
-    "signup": _on_signup,
-    "order": _on_order,
-    "refund": _on_refund,
-    "chargeback": _on_chargeback,
-    "account_closed": _on_account_closed,
-}

@@ -82,14 +82,14 @@ def _install_before(facts: Facts, friend: Row) -> Row | None:
     return max(installs, key=lambda row: (row["installed_at"], row["id"]), default=None)
 
 
-def _attribute(facts: Facts, friend: Row) -> _Credit | None:
+def _attribute(facts: Facts, friend: Row, install: Row | None) -> _Credit | None:
     """Which enrolment, if any, this friend's signup credits (ADR 8).
 
     The campaign whose rule decides is the one the evidence names most directly: the
     token's click, else the code carried or typed, else the device's latest click. Only that
     campaign's clicks and code take part, and only campaigns of the friend's market.
+    ``install`` is the device's last install before the signup, if any.
     """
-    install = _install_before(facts, friend)
     token_click = (
         facts.click(install["click_id"])
         if install is not None and install["click_id"] is not None
@@ -229,7 +229,8 @@ def evaluate_friend(facts: Facts, friend: Row, *, now: datetime) -> set[UUID]:
     changed (the one they were credited to before and the one they are credited to now)."""
     before = {friend["enrolment_id"]} if friend["enrolment_id"] is not None else set()
     old = {key: friend[key] for key in FRIEND_STATE}
-    credit = _attribute(facts, friend)
+    install = _install_before(facts, friend)
+    credit = _attribute(facts, friend, install)
     if credit is not None and credit.enrolment["member_id"] == friend["member_id"]:
         credit = None  # a member cannot sponsor themselves
     state: dict[str, Any] = {
@@ -241,7 +242,6 @@ def evaluate_friend(facts: Facts, friend: Row, *, now: datetime) -> set[UUID]:
         "not_credited_at": friend["not_credited_at"],
     }
     if credit is None:
-        install = _install_before(facts, friend)
         state |= {
             "enrolment_id": None,
             "campaign_id": None,
@@ -259,7 +259,6 @@ def evaluate_friend(facts: Facts, friend: Row, *, now: datetime) -> set[UUID]:
     campaign = credit.campaign
     enrolment = credit.enrolment
     seen = _seen_before(facts, friend, campaign.new_customer_days)
-    install = _install_before(facts, friend)
     state |= {
         "enrolment_id": enrolment["id"],
         "campaign_id": campaign.id,

@@ -16,6 +16,7 @@ from uuid import UUID
 from sqlalchemy.orm import Session
 
 from parrain.campaigns import service as campaigns
+from parrain.campaigns.errors import CampaignNotFound
 from parrain.campaigns.models import Campaign
 from parrain.campaigns.schemas import CampaignStatus
 from parrain.kit.clock import Clock
@@ -67,8 +68,9 @@ def device_hash(keys: MemberKeys, device: str) -> str:
 def _load_campaign(session: Session, campaign_id: UUID) -> Campaign:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        campaigns.get(session=session, campaign_id=campaign_id)  # raises CampaignNotFound
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise CampaignNotFound(
+            f"campaign {campaign_id} does not exist", campaign_id=str(campaign_id)
+        )
     return campaign
 
 

@@ -30,6 +30,7 @@ from parrain.config import Settings
 from parrain.db.session import Database
 from parrain.kit.clock import Clock
 from parrain.logging import get_logger
+from parrain.members.service import MemberKeys
 
 ACTOR_HEADER = "X-Parrain-Actor"
 #: Who the audit log names when a request does not say (until operators log in).
@@ -72,10 +73,16 @@ def get_actor(
     return actor if actor is not None else DEFAULT_ACTOR
 
 
+def get_member_keys(request: Request) -> MemberKeys:
+    keys: MemberKeys = request.app.state.member_keys
+    return keys
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ActorDep = Annotated[str, Depends(get_actor)]
+MemberKeysDep = Annotated[MemberKeys, Depends(get_member_keys)]
 
 
 # --- Integration API keys -------------------------------------------------------------------

@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Body, Path
 from pydantic import Discriminator, Tag
 
-from parrain.members.service import MemberKeys
 from parrain.referrals import events as referral_events
 from parrain.referrals import service as referrals
 from parrain.referrals.errors import EventIdReused
@@ -27,16 +26,8 @@ from parrain.referrals.schemas import (
     FunnelRead,
     ProgressRead,
 )
-from parrain.web.deps import ClockDep, DatabaseDep, EventsKeyDep, SettingsDep
+from parrain.web.deps import ClockDep, DatabaseDep, EventsKeyDep, MemberKeysDep, SettingsDep
 from parrain.web.errors import error_responses
-
-
-def get_member_keys(request: Request) -> MemberKeys:
-    keys: MemberKeys = request.app.state.member_keys
-    return keys
-
-
-MemberKeysDep = Annotated[MemberKeys, Depends(get_member_keys)]
 
 router = APIRouter(tags=["referrals"], responses=error_responses(422, 500))
 integration = APIRouter(tags=["referrals"], responses=error_responses(401, 403, 422, 500))

@@ -24,8 +24,7 @@ from parrain.kit.crypto import lookup_hash
 from parrain.referrals import service as referrals
 from parrain.referrals.codes import parse_code
 from parrain.referrals.errors import InvalidCode, UnknownCode
-from parrain.web.api.referrals import MemberKeysDep
-from parrain.web.deps import ClockDep, DatabaseDep, SettingsDep
+from parrain.web.deps import ClockDep, DatabaseDep, MemberKeysDep, SettingsDep
 from parrain.web.errors import error_responses
 
 templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
