@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, update
@@ -27,23 +27,29 @@ def read_head(session: Session) -> tuple[int, str] | None:
     return (row.seq, row.hash) if row is not None else None
 
 
-def insert_entry(session: Session, entry: StoredEntry, *, first: bool) -> None:
+def insert_entries(session: Session, entries: Sequence[StoredEntry], *, first: bool) -> None:
+    """Insert consecutive entries (one statement) and move the head to the last one."""
     session.execute(
-        insert(_entries).values(
-            seq=entry.seq,
-            occurred_at=entry.occurred_at,
-            actor=entry.actor,
-            action=entry.action,
-            subject=entry.subject,
-            details=entry.details,
-            prev_hash=entry.prev_hash,
-            hash=entry.hash,
-        )
+        insert(_entries),
+        [
+            {
+                "seq": entry.seq,
+                "occurred_at": entry.occurred_at,
+                "actor": entry.actor,
+                "action": entry.action,
+                "subject": entry.subject,
+                "details": entry.details,
+                "prev_hash": entry.prev_hash,
+                "hash": entry.hash,
+            }
+            for entry in entries
+        ],
     )
+    last = entries[-1]
     if first:
-        session.execute(insert(_head).values(id=1, seq=entry.seq, hash=entry.hash))
+        session.execute(insert(_head).values(id=1, seq=last.seq, hash=last.hash))
     else:
-        session.execute(update(_head).where(_head.c.id == 1).values(seq=entry.seq, hash=entry.hash))
+        session.execute(update(_head).where(_head.c.id == 1).values(seq=last.seq, hash=last.hash))
 
 
 def _stored(row: Any) -> StoredEntry:

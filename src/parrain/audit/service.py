@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,18 @@ from parrain.audit.errors import InvalidAuditEntry
 from parrain.kit.clock import Clock
 
 
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    """What one audit entry says; :func:`record_all` gives it its place in the chain.
+
+    ``details`` must be JSON data without personal data: ids, codes, amounts."""
+
+    actor: str
+    action: str
+    subject: str
+    details: Mapping[str, Any] | None = None
+
+
 def record(
     *,
     session: Session,
@@ -34,39 +46,60 @@ def record(
 
     ``details`` must be JSON data without personal data: ids, codes, amounts.
     """
+    [entry] = record_all(
+        session=session, entries=[NewEntry(actor, action, subject, details)], clock=clock
+    )
+    return entry
+
+
+def record_all(*, session: Session, entries: Sequence[NewEntry], clock: Clock) -> list[StoredEntry]:
+    """Append ``entries``, in order, after the current head: one lock of the head, one
+    insert of them all. Nothing is written when one of them is invalid."""
+    prepared = [(entry, _details_json(entry)) for entry in entries]
+    if not prepared:
+        return []
+    head = repository.lock_head(session)
+    seq, prev_hash = (head[0] + 1, head[1]) if head is not None else (1, GENESIS_HASH)
+    occurred_at = clock.now()
+    stored: list[StoredEntry] = []
+    for entry, details_json in prepared:
+        digest = entry_hash(
+            prev_hash=prev_hash,
+            occurred_at=occurred_at,
+            actor=entry.actor,
+            action=entry.action,
+            subject=entry.subject,
+            details=details_json,
+        )
+        stored.append(
+            StoredEntry(
+                seq=seq,
+                occurred_at=occurred_at,
+                actor=entry.actor,
+                action=entry.action,
+                subject=entry.subject,
+                details=details_json,
+                prev_hash=prev_hash,
+                hash=digest,
+            )
+        )
+        seq, prev_hash = seq + 1, digest
+    repository.insert_entries(session, stored, first=head is None)
+    return stored
+
+
+def _details_json(entry: NewEntry) -> str:
     for name, value, limit in (
-        ("actor", actor, 120),
-        ("action", action, 80),
-        ("subject", subject, 200),
+        ("actor", entry.actor, 120),
+        ("action", entry.action, 80),
+        ("subject", entry.subject, 200),
     ):
         if not value or len(value) > limit:
             raise InvalidAuditEntry(f"an audit {name} is 1 to {limit} characters", field=name)
     try:
-        details_json = canonical_json(dict(details or {}))
+        return canonical_json(dict(entry.details or {}))
     except (TypeError, ValueError) as error:
         raise InvalidAuditEntry(f"audit details must be JSON data: {error}") from None
-    head = repository.lock_head(session)
-    seq, prev_hash = (head[0] + 1, head[1]) if head is not None else (1, GENESIS_HASH)
-    occurred_at = clock.now()
-    entry = StoredEntry(
-        seq=seq,
-        occurred_at=occurred_at,
-        actor=actor,
-        action=action,
-        subject=subject,
-        details=details_json,
-        prev_hash=prev_hash,
-        hash=entry_hash(
-            prev_hash=prev_hash,
-            occurred_at=occurred_at,
-            actor=actor,
-            action=action,
-            subject=subject,
-            details=details_json,
-        ),
-    )
-    repository.insert_entry(session, entry, first=head is None)
-    return entry
 
 
 @dataclass(frozen=True, slots=True)

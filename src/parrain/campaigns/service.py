@@ -49,7 +49,7 @@ from parrain.kit.clock import Clock
 from parrain.kit.ids import derived_id, new_id
 from parrain.kit.money import Money
 from parrain.ledger import service as ledger
-from parrain.ledger.errors import ExceedsCredits
+from parrain.ledger.errors import ExceedsCredits, LedgerError
 from parrain.ledger.postings import Account, Created, Phase, Transfer, TransferRequest
 from parrain.ledger.schemas import AccountCreate
 
@@ -482,36 +482,86 @@ def hold_prize(
     (:class:`InsufficientBudget`; nothing is written). The same parts hold once however
     often they are sent.
     """
-    campaign = _load(session, campaign_id)
-    if campaign.status != CampaignStatus.LIVE:
-        raise CampaignNotAcceptingCredit(
-            f"the campaign is {campaign.status}: it takes no new credit",
-            campaign_id=str(campaign_id),
-            status=campaign.status,
+    [outcome] = hold_prizes(session=session, prizes=[(campaign_id, parts)], clock=clock)
+    if isinstance(outcome, CampaignNotAcceptingCredit | InsufficientBudget):
+        raise outcome
+    return outcome
+
+
+def hold_prizes(
+    *,
+    session: Session,
+    prizes: Sequence[tuple[UUID, Sequence[PrizePart]]],
+    clock: Clock,
+) -> list[list[Transfer] | CampaignNotAcceptingCredit | InsufficientBudget]:
+    """:func:`hold_prize` for several prizes (campaign id, parts) in one ledger batch: for
+    each, in order, its holds or the refusal :func:`hold_prize` would raise. Each prize is
+    all or nothing on its own; earlier prizes are held first, so when the budget runs out
+    the later ones are refused."""
+    campaigns: dict[UUID, Campaign] = {}
+    for campaign_id, _parts in prizes:
+        if campaign_id not in campaigns:
+            # The identity map's copy when the caller loaded it in this transaction.
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None:
+                raise CampaignNotFound(
+                    f"campaign {campaign_id} does not exist", campaign_id=str(campaign_id)
+                )
+            campaigns[campaign_id] = campaign
+    outcomes: list[list[Transfer] | CampaignNotAcceptingCredit | InsufficientBudget | None] = []
+    chains: list[list[TransferRequest]] = []
+    for campaign_id, parts in prizes:
+        campaign = campaigns[campaign_id]
+        if campaign.status != CampaignStatus.LIVE:
+            outcomes.append(
+                CampaignNotAcceptingCredit(
+                    f"the campaign is {campaign.status}: it takes no new credit",
+                    campaign_id=str(campaign_id),
+                    status=campaign.status,
+                )
+            )
+            continue
+        outcomes.append(None)
+        chains.append(
+            [
+                TransferRequest(
+                    id=part.transfer_id,
+                    kind=f"reward_hold_{part.kind}",
+                    debit_account_id=campaign.budget_account_id,
+                    credit_account_id=_credit_account(campaign, part.kind),
+                    amount=part.amount,
+                    currency=campaign.currency,
+                    phase=Phase.PENDING,
+                )
+                for part in parts
+            ]
         )
-    requests = [
-        TransferRequest(
-            id=part.transfer_id,
-            kind=f"reward_hold_{part.kind}",
-            debit_account_id=campaign.budget_account_id,
-            credit_account_id=_credit_account(campaign, part.kind),
-            amount=part.amount,
-            currency=campaign.currency,
-            phase=Phase.PENDING,
-        )
-        for part in parts
-    ]
-    try:
-        return ledger.create_linked(session=session, transfers=requests, clock=clock)
-    except ExceedsCredits:
-        # Nothing was written: the budget is as it was before this prize.
-        available = budget_of(session=session, campaign=campaign).available_minor
-        raise InsufficientBudget(
-            "the prize budget cannot cover this reward",
-            campaign_id=str(campaign_id),
-            available_minor=available,
-            needed_minor=sum(part.amount for part in parts),
-        ) from None
+    held = iter(ledger.create_chains(session=session, chains=chains, clock=clock))
+    available: dict[UUID, int] = {}
+    done: list[list[Transfer] | CampaignNotAcceptingCredit | InsufficientBudget] = []
+    for (campaign_id, parts), outcome in zip(prizes, outcomes, strict=True):
+        if outcome is not None:
+            done.append(outcome)
+            continue
+        result = next(held)
+        if isinstance(result, ExceedsCredits):
+            # Nothing of this prize was written: the budget is as the holds before it left it.
+            if campaign_id not in available:
+                budget = budget_of(session=session, campaign=campaigns[campaign_id])
+                available[campaign_id] = budget.available_minor
+            done.append(
+                InsufficientBudget(
+                    "the prize budget cannot cover this reward",
+                    campaign_id=str(campaign_id),
+                    available_minor=available[campaign_id],
+                    needed_minor=sum(part.amount for part in parts),
+                )
+            )
+        elif isinstance(result, LedgerError):
+            raise result
+        else:
+            done.append(result)
+    return done
 
 
 def settle_prize_parts(

@@ -16,7 +16,7 @@ from parrain.kit.clock import Clock
 from parrain.kit.ids import derived_id, new_id
 from parrain.kit.money import Money, validate_currency
 from parrain.ledger import repository
-from parrain.ledger.errors import AccountExists, AccountNotFound, InvalidTransfer
+from parrain.ledger.errors import AccountExists, AccountNotFound, InvalidTransfer, LedgerError
 from parrain.ledger.postings import (
     EXPIRY_KIND,
     Account,
@@ -165,6 +165,45 @@ def create_linked(
     """Apply transfers as one linked chain (all or nothing) or raise the error that failed it."""
     chain = [replace(t, linked=i < len(transfers) - 1) for i, t in enumerate(transfers)]
     return _unwrap(create_transfers(session=session, transfers=chain, clock=clock))
+
+
+def create_chains(
+    *, session: Session, chains: Sequence[Sequence[TransferRequest]], clock: Clock
+) -> list[list[Transfer] | LedgerError]:
+    """Apply several linked chains in one batch: for each chain, in order, its transfers
+    (all applied) or the error that failed it (none applied), as :func:`create_linked` would
+    return or raise it. A chain that fails leaves the others alone; the chains are planned
+    in order, so an earlier chain's holds count against a later one's limits.
+
+    Chains are sent :data:`MAX_BATCH` transfers at a time, never splitting a chain."""
+    out: list[list[Transfer] | LedgerError] = []
+    batch: list[TransferRequest] = []
+    sizes: list[int] = []
+
+    def flush() -> None:
+        results = create_transfers(session=session, transfers=batch, clock=clock)
+        start = 0
+        for size in sizes:
+            try:
+                out.append(_unwrap(results[start : start + size]))
+            except LedgerError as error:
+                out.append(error)
+            start += size
+        batch.clear()
+        sizes.clear()
+
+    for chain in chains:
+        if not chain:
+            raise InvalidTransfer("a linked chain holds at least one transfer", field="transfers")
+        if len(chain) > MAX_BATCH:
+            raise InvalidTransfer(f"a batch holds at most {MAX_BATCH} transfers", field="transfers")
+        if len(batch) + len(chain) > MAX_BATCH:
+            flush()
+        batch.extend(replace(t, linked=i < len(chain) - 1) for i, t in enumerate(chain))
+        sizes.append(len(chain))
+    if batch:
+        flush()
+    return out
 
 
 def transfer(

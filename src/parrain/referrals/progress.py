@@ -320,15 +320,17 @@ def _part(part: RewardPart) -> campaigns.PrizePart:
     )
 
 
-def _record(session: Session, reward: Reward, action: str, clock: Clock, **details: object) -> None:
-    audit.record(
-        session=session,
+def _entry(reward: Reward, action: str, **details: object) -> audit.NewEntry:
+    return audit.NewEntry(
         actor=SYSTEM_ACTOR,
         action=f"reward.{action}",
         subject=f"reward:{reward.id}",
         details={"enrolment_id": str(reward.enrolment_id), **details},
-        clock=clock,
     )
+
+
+def _record(session: Session, reward: Reward, action: str, clock: Clock, **details: object) -> None:
+    audit.record_all(session=session, entries=[_entry(reward, action, **details)], clock=clock)
 
 
 def _counted(friends: Sequence[Row]) -> list[Row]:
@@ -369,6 +371,7 @@ def reconcile_enrolments(
     for part_ids in chunks(live):
         for part in session.scalars(select(RewardPart).where(RewardPart.reward_id.in_(part_ids))):
             parts[part.reward_id].append(part)
+    placements: list[_Placement] = []
     for enrolment_id in ordered:
         locked_row = enrolments.get(enrolment_id)
         if locked_row is None:
@@ -385,21 +388,32 @@ def reconcile_enrolments(
                 session, current, parts[current.id], campaign, counted_ids, enough, clock
             )
         elif (current is None or current.status != "clawed_back") and enough:
-            _place(session, locked_row, campaign, counted, current, clock)
+            placements.append(_placement(locked_row, campaign, counted, current, clock))
+    _place(session, placements, clock)
 
 
 def reconcile_enrolment(session: Session, enrolment_id: UUID, *, clock: Clock) -> None:
     reconcile_enrolments(session, [enrolment_id], clock=clock)
 
 
-def _place(
-    session: Session,
+@dataclass(frozen=True, slots=True)
+class _Placement:
+    """A prize to hold: its reward row (new, or the one refused before) and its parts."""
+
+    reward: Reward
+    campaign: Campaign
+    winners: Sequence[Row]
+    earned_at: datetime
+    parts: list[campaigns.PrizePart]
+
+
+def _placement(
     enrolment: Enrolment,
     campaign: Campaign,
     counted: Sequence[Row],
     previous: Reward | None,
     clock: Clock,
-) -> Reward | None:
+) -> _Placement:
     winners = counted[: campaign.friends_needed]
     earned_at = max(friend["qualified_at"] or friend["signed_up_at"] for friend in winners)
     if previous is not None and previous.status == "refused":
@@ -417,48 +431,63 @@ def _place(
     parts = campaigns.prize_parts(
         campaign, reward_id=reward.id, welcome_for=[friend["id"] for friend in winners]
     )
-    try:
-        campaigns.hold_prize(session=session, campaign_id=campaign.id, parts=parts, clock=clock)
-    except CampaignNotAcceptingCredit:
-        return previous
-    except InsufficientBudget as refusal:
-        first_refusal = reward.status != "refused"
-        reward.status, reward.reason = "refused", "budget_exhausted"
-        reward.earned_at = earned_at
-        session.add(reward)
-        session.flush()
-        if first_refusal:
-            _record(session, reward, "refused", clock, **refusal.details)
-        return reward
-    welcome = iter(winners)
-    rows = [
-        RewardPart(
-            id=part.transfer_id,
-            reward_id=reward.id,
-            kind=part.kind,
-            friend_id=next(welcome)["id"] if part.kind == "welcome" else None,
-            amount_minor=part.amount,
-            status="held",
-        )
-        for part in parts
-    ]
-    reward.status, reward.reason = "held", None
-    reward.earned_at = earned_at
-    reward.release_at = earned_at + timedelta(days=campaign.holding_days)
-    session.add(reward)
-    session.flush()
-    repository.add(session, *rows)
-    _record(
-        session,
-        reward,
-        "held",
-        clock,
-        generation=reward.generation,
-        release_at=reward.release_at.isoformat(),
-        parts={str(row.id): [row.kind, row.amount_minor] for row in rows},
-        friends=[str(friend["id"]) for friend in winners],
+    return _Placement(reward, campaign, winners, earned_at, parts)
+
+
+def _place(session: Session, placements: Sequence[_Placement], clock: Clock) -> None:
+    """Hold the prizes, in order, in one ledger batch; write their rewards, parts and audit
+    entries with one statement per table. A prize the budget cannot cover is refused (the
+    member is told why); one whose campaign takes no credit (paused) is left as it was."""
+    if not placements:
+        return
+    outcomes = campaigns.hold_prizes(
+        session=session,
+        prizes=[(placement.campaign.id, placement.parts) for placement in placements],
+        clock=clock,
     )
-    return reward
+    entries: list[audit.NewEntry] = []
+    part_rows: list[RewardPart] = []
+    for placement, outcome in zip(placements, outcomes, strict=True):
+        reward = placement.reward
+        if isinstance(outcome, CampaignNotAcceptingCredit):
+            continue
+        if isinstance(outcome, InsufficientBudget):
+            if reward.status != "refused":
+                entries.append(_entry(reward, "refused", **outcome.details))
+            reward.status, reward.reason = "refused", "budget_exhausted"
+            reward.earned_at = placement.earned_at
+            session.add(reward)
+            continue
+        welcome = iter(placement.winners)
+        rows = [
+            RewardPart(
+                id=part.transfer_id,
+                reward_id=reward.id,
+                kind=part.kind,
+                friend_id=next(welcome)["id"] if part.kind == "welcome" else None,
+                amount_minor=part.amount,
+                status="held",
+            )
+            for part in placement.parts
+        ]
+        reward.status, reward.reason = "held", None
+        reward.earned_at = placement.earned_at
+        reward.release_at = placement.earned_at + timedelta(days=placement.campaign.holding_days)
+        session.add(reward)
+        part_rows.extend(rows)
+        entries.append(
+            _entry(
+                reward,
+                "held",
+                generation=reward.generation,
+                release_at=reward.release_at.isoformat(),
+                parts={str(row.id): [row.kind, row.amount_minor] for row in rows},
+                friends=[str(friend["id"]) for friend in placement.winners],
+            )
+        )
+    session.flush()  # the rewards before the parts that refer to them
+    repository.add(session, *part_rows)
+    audit.record_all(session=session, entries=entries, clock=clock)
 
 
 def _settle_lost_friends(
