@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
@@ -309,6 +310,15 @@ class UnitOfWork(Session):
         self.unit_connection = connection
 
 
+@dataclass(slots=True)
+class _Kept:
+    """A connection kept between transactions, its session, and when it left the pool."""
+
+    connection: Connection
+    session: UnitOfWork
+    since: float
+
+
 #: Idle connections a SQLite ``Database`` keeps for its next transactions (its engine's pool
 #: holds 5, and one writer at a time holds SQLite's write lock anyway).
 _SQLITE_KEPT = 4
@@ -338,7 +348,7 @@ class Database:
             self._keep = _SQLITE_KEPT if self.dialect == "sqlite" else settings.pool_size
         recycle = settings.pool_recycle_seconds
         self._recycle = float(recycle) if recycle >= 0 and self.dialect != "sqlite" else None
-        self._kept: list[tuple[Connection, float]] = []  # (connection, checked out at)
+        self._kept: list[_Kept] = []
         self._kept_lock = threading.Lock()
 
     @property
@@ -352,11 +362,12 @@ class Database:
         The connection is a kept one or one checked out of the pool; the transaction begins
         at once (on SQLite, ``BEGIN IMMEDIATE`` takes the write lock here). Pending ORM
         changes are flushed before the commit; the session is closed after it, so objects
-        it loaded are detached, as before."""
-        connection, since = self._check_out()
+        it loaded are detached, as before. A kept connection keeps its session too: a closed
+        ``Session`` holds nothing and is reused by the connection's next transaction."""
+        kept = self._check_out()
+        connection, session = kept.connection, kept.session
         try:
             with connection.begin():
-                session = UnitOfWork(connection)
                 try:
                     yield session
                     session.flush()
@@ -370,22 +381,26 @@ class Database:
         except BaseException:
             connection.close()  # back to the pool, which resets or discards it
             raise
-        self._check_in(connection, since)
+        self._check_in(kept)
 
-    def _check_out(self) -> tuple[Connection, float]:
+    def _check_out(self) -> _Kept:
         with self._kept_lock:
             while self._kept:
-                connection, since = self._kept.pop()
-                if self._recycle is None or time.monotonic() - since < self._recycle:
-                    return connection, since
-                connection.close()  # the pool recycles it at its next check-out
-        return self.engine.connect(), time.monotonic()
+                kept = self._kept.pop()
+                if self._recycle is None or time.monotonic() - kept.since < self._recycle:
+                    if kept.session.info:
+                        kept.session.info.clear()
+                    return kept
+                kept.connection.close()  # the pool recycles it at its next check-out
+        connection = self.engine.connect()
+        return _Kept(connection, UnitOfWork(connection), time.monotonic())
 
-    def _check_in(self, connection: Connection, since: float) -> None:
+    def _check_in(self, kept: _Kept) -> None:
+        connection = kept.connection
         if not connection.invalidated and not connection.in_transaction():
             with self._kept_lock:
                 if len(self._kept) < self._keep:
-                    self._kept.append((connection, since))
+                    self._kept.append(kept)
                     return
         connection.close()
 
@@ -422,6 +437,6 @@ class Database:
         """Close the kept connections and the pool's. Call it when no transaction runs."""
         with self._kept_lock:
             kept, self._kept = self._kept, []
-        for connection, _ in kept:
-            connection.close()
+        for each in kept:
+            each.connection.close()
         self.engine.dispose()

@@ -9,9 +9,9 @@ and ``"ann@example.org"`` find the same member.
 
 from __future__ import annotations
 
+import functools
+import hmac
 import unicodedata
-
-from cryptography.hazmat.primitives import hashes, hmac
 
 from parrain.kit.crypto._framing import frame, require_label
 from parrain.kit.crypto.keys import LookupKey
@@ -29,10 +29,18 @@ def lookup_hash(lookup_key: LookupKey, value: str, *, purpose: str) -> str:
     ``purpose`` (``"member.email"``, ``"payout.paypal_receiver"``) keeps hashes of one value
     used in two roles from matching, so one column cannot be joined against another.
     """
+    raw = value.encode("utf-8")
+    message = (
+        _framed_purpose(purpose) + len(raw).to_bytes(4, "big") + raw
+    )  # frame(label, purpose, value)
+    return hmac.digest(lookup_key.secret, message, "sha256").hex()
+
+
+@functools.lru_cache(maxsize=64)
+def _framed_purpose(purpose: str) -> bytes:
+    """The framed label and purpose every lookup hash of ``purpose`` starts with."""
     require_label(purpose, name="purpose")
-    mac = hmac.HMAC(lookup_key.secret, hashes.SHA256())
-    mac.update(frame(_LOOKUP_LABEL, purpose, value))
-    return mac.finalize().hex()
+    return frame(_LOOKUP_LABEL, purpose)
 
 
 def normalise_email(text: str) -> str:
