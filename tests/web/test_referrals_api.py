@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -288,3 +289,60 @@ def test_enrolment_refusals_say_why(client: TestClient, key: dict[str, str]) -> 
         f"/v1/campaigns/{campaign['id']}/enrolments", json=_member("ann"), headers=key
     )
     assert error_of(paused, 409)["details"]["reason"] == "paused"
+
+
+def test_single_events_sent_at_once_share_transactions_and_each_gets_its_outcome(
+    client: TestClient, key: dict[str, str], clock: FrozenClock
+) -> None:
+    """Many requests of one event each, at the same time (some sending the same event twice,
+    one reusing an id with another body): each answers its own event's outcome, every event
+    is applied once, and the process applied several of them per transaction."""
+    campaign = _live_campaign(client)
+    enrolment = _enrol(client, key, campaign)
+    at = clock.now().isoformat()
+    friends = [f"friend{i}" for i in range(24)]
+    bodies = [
+        {**_signup(f"signup-{name}", name, f"device-{name}", at), "code": enrolment["code"]}
+        for name in friends
+    ]
+    sends = [*bodies, *bodies[:6]]  # six sent twice, concurrently with the first copies
+    conflicting = {**bodies[7], "email": "other@example.org"}
+    answers: list[tuple[dict[str, Any], int, dict[str, Any]]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(8)
+
+    def send(part: list[dict[str, Any]]) -> None:
+        start.wait()
+        for body in part:
+            response = client.post("/v1/events", json=body, headers=key)
+            with lock:
+                answers.append((body, response.status_code, response.json()))
+
+    parts = [sends[i::8] for i in range(8)]
+    parts[0].append(conflicting)
+    threads = [threading.Thread(target=send, args=(part,)) for part in parts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert len(answers) == len(sends) + 1
+    by_id: dict[str, dict[str, Any]] = {}
+    for body, status, answer in answers:
+        if body is conflicting:
+            # Refused if it came after the original, or applied first (and then the
+            # original's copy is the one refused): either way one body per id.
+            assert status in (200, 409)
+            continue
+        if status == 409:
+            assert body["id"] == conflicting["id"] and answer["error"]["code"] == "event_id_reused"
+            continue
+        assert status == 200, answer
+        assert answer["event_id"] == body["id"]
+        assert answer["status"] == "accepted"
+        assert by_id.setdefault(body["id"], answer) == answer  # a replay answers the first
+    progress = client.get(f"/v1/enrolments/{enrolment['id']}/progress", headers=key).json()
+    assert len(progress["friends"]) in (len(friends), len(friends) - 1)  # friend7: one body
+    sizes = client.app.state.single_events.group_sizes  # type: ignore[attr-defined]
+    assert sum(sizes) >= len(bodies)
+    assert max(sizes) > 1, "every event had a transaction of its own"

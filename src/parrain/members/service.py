@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy.orm import Session
@@ -145,35 +146,45 @@ def build_member(
     *, member_in: MemberCreate, keys: MemberKeys, clock: Clock, user_hash: str | None = None
 ) -> Member:
     """A new member row (not added to any session): a fresh data key wrapped under the
-    current master key, every personal field sealed under it. For callers that insert many
-    members at once after checking none exists (``register_member`` is the usual path)."""
+    current master key, every personal field sealed under it."""
+    return Member(**member_values(member_in=member_in, keys=keys, clock=clock, user_hash=user_hash))
+
+
+def member_values(
+    *, member_in: MemberCreate, keys: MemberKeys, clock: Clock, user_hash: str | None = None
+) -> dict[str, Any]:
+    """The column values of :func:`build_member`'s row, for callers that insert many members
+    at once with one statement after checking none exists (``register_member`` is the usual
+    path)."""
     if user_hash is None:
         user_hash = marketplace_user_hash(keys, member_in.marketplace_user_id.reveal())
     member_id = new_id()
     data_key = new_data_key()
     now = clock.now()
-    return Member(
-        id=member_id,
-        market=member_in.market,
-        marketplace_user_hash=user_hash,
-        email_hash=email_hash(keys, member_in.email.reveal()),
-        wrapped_key=wrap_data_key(keys.keyring, data_key, subject=_subject(member_id)).to_bytes(),
-        marketplace_user_id=encrypt_field(
+    return {
+        "id": member_id,
+        "market": member_in.market,
+        "marketplace_user_hash": user_hash,
+        "email_hash": email_hash(keys, member_in.email.reveal()),
+        "wrapped_key": wrap_data_key(
+            keys.keyring, data_key, subject=_subject(member_id)
+        ).to_bytes(),
+        "marketplace_user_id": encrypt_field(
             data_key,
             member_in.marketplace_user_id.reveal(),
             context=_context(member_id, "marketplace_user_id"),
         ),
-        email=encrypt_field(
+        "email": encrypt_field(
             data_key, member_in.email.reveal(), context=_context(member_id, "email")
         ),
-        username=encrypt_field(
+        "username": encrypt_field(
             data_key, member_in.username.reveal(), context=_context(member_id, "username")
         ),
-        photo_ref=_seal(data_key, member_id, "photo_ref", member_in.photo_ref),
-        paypal_receiver=_seal(data_key, member_id, "paypal_receiver", member_in.paypal_receiver),
-        created_at=now,
-        updated_at=now,
-    )
+        "photo_ref": _seal(data_key, member_id, "photo_ref", member_in.photo_ref),
+        "paypal_receiver": _seal(data_key, member_id, "paypal_receiver", member_in.paypal_receiver),
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def existing_by_marketplace_user(

@@ -27,6 +27,7 @@ import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
@@ -105,17 +106,17 @@ class PreparedBatch:
     events: Sequence[Event]
     digests: list[str]
     hashes: Hashes
-    members: dict[tuple[str, str], Member]
+    members: dict[tuple[str, str], dict[str, Any]]  # column values of each new member
 
 
 def prepare_batch(*, events: Sequence[Event], keys: MemberKeys, clock: Clock) -> PreparedBatch:
     hashes = _hashes(events, keys)
-    built: dict[tuple[str, str], Member] = {}
+    built: dict[tuple[str, str], dict[str, Any]] = {}
     for event in events:
         if isinstance(event, SignupEvent):
             user = hashes.user[event.marketplace_user_id.reveal()]
             if (event.market, user) not in built:
-                built[(event.market, user)] = members.build_member(
+                built[(event.market, user)] = members.member_values(
                     member_in=MemberCreate(
                         market=event.market,
                         marketplace_user_id=event.marketplace_user_id,
@@ -131,6 +132,28 @@ def prepare_batch(*, events: Sequence[Event], keys: MemberKeys, clock: Clock) ->
         digests=[body_hash(event, keys) for event in events],
         hashes=hashes,
         members=built,
+    )
+
+
+def merged(batches: Sequence[PreparedBatch]) -> PreparedBatch:
+    """One prepared batch of the events of ``batches``, in order; their ids must be distinct
+    (several single events applied together, see :mod:`parrain.db.group_commit`)."""
+    if len(batches) == 1:
+        return batches[0]
+    first = batches[0].hashes
+    hashes = Hashes(lookup=first.lookup, device={}, user={}, email={})
+    members: dict[tuple[str, str], dict[str, Any]] = {}
+    for batch in batches:
+        hashes.device.update(batch.hashes.device)
+        hashes.user.update(batch.hashes.user)
+        hashes.email.update(batch.hashes.email)
+        for key, values in batch.members.items():
+            members.setdefault(key, values)  # one new member per person, whoever built it
+    return PreparedBatch(
+        events=[event for batch in batches for event in batch.events],
+        digests=[digest for batch in batches for digest in batch.digests],
+        hashes=hashes,
+        members=members,
     )
 
 
@@ -313,7 +336,7 @@ def _register_friends_as_members(
     facts: Facts,
     items: Sequence[Work],
     hashes: Hashes,
-    built: dict[tuple[str, str], Member],
+    built: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
     """Friends are members too (their personal data is sealed the same way): insert, in one
     statement, the prepared member rows of this batch's new signups not yet members."""
@@ -335,13 +358,9 @@ def _register_friends_as_members(
         existing |= {(market, user): member_id for user, member_id in found.items()}
     new_members = [built[key] for key in sorted(wanted) if key not in existing]
     if new_members:
-        columns = [column.key for column in _MEMBERS.columns]
-        session.execute(
-            _MEMBERS.insert(),
-            [{key: getattr(member, key) for key in columns} for member in new_members],
-        )
+        session.execute(_MEMBERS.insert(), new_members)
     facts.member_ids = existing | {
-        (member.market, member.marketplace_user_hash): member.id for member in new_members
+        (member["market"], member["marketplace_user_hash"]): member["id"] for member in new_members
     }
 
 

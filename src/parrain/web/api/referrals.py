@@ -6,12 +6,16 @@ key with the ``events`` scope. The funnel is the operators' (with the campaign r
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Depends, Path, Request
 from pydantic import Discriminator, Tag
+from sqlalchemy.orm import Session
 
+from parrain.db.group_commit import GroupCommit
 from parrain.referrals import events as referral_events
 from parrain.referrals import service as referrals
 from parrain.referrals.errors import EventIdReused
@@ -109,12 +113,42 @@ EventsBody = Annotated[
 ]
 
 
+SingleEvents = GroupCommit[referral_events.PreparedBatch, EventOutcome | EventIdReused]
+_single_events_lock = threading.Lock()
+
+
+def get_single_events(request: Request) -> SingleEvents:
+    """The app's group commit of single events: requests that each send one event, arriving
+    together, are applied together, one transaction per group (:mod:`parrain.db.group_commit`)."""
+    state = request.app.state
+    committer: SingleEvents | None = getattr(state, "single_events", None)
+    if committer is None:
+        with _single_events_lock:
+            committer = getattr(state, "single_events", None)
+            if committer is None:
+                clock = state.clock
+
+                def apply(
+                    session: Session, items: Sequence[referral_events.PreparedBatch]
+                ) -> list[EventOutcome | EventIdReused]:
+                    return referral_events.apply_batch(
+                        session=session, batch=referral_events.merged(items), clock=clock
+                    )
+
+                committer = GroupCommit(
+                    state.database, apply, key=lambda prepared: prepared.events[0].id
+                )
+                state.single_events = committer
+    return committer
+
+
 @integration.post("/events", responses=error_responses(409, 413))
 def post_events(
     body: EventsBody,
     database: DatabaseDep,
     clock: ClockDep,
     keys: MemberKeysDep,
+    single_events: Annotated[SingleEvents, Depends(get_single_events)],
     _key: EventsKeyDep,
 ) -> EventOutcome | BatchResult:
     """Receive marketplace events: `install`, `signup`, `order`, `refund`, `chargeback`,
@@ -131,11 +165,7 @@ def post_events(
     # they do not hold the write lock.
     if not isinstance(body, EventBatch):
         prepared = referral_events.prepare_batch(events=[body], keys=keys, clock=clock)
-        [single] = database.run(
-            lambda session: referral_events.apply_batch(
-                session=session, batch=prepared, clock=clock
-            )
-        )
+        single = single_events.submit(prepared)
         if isinstance(single, EventIdReused):
             raise single
         return single
