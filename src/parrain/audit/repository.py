@@ -15,10 +15,13 @@ _entries = cast(Table, AuditEntry.__table__)
 _head = cast(Table, AuditHead.__table__)
 
 
+_LOCK_HEAD = select(_head.c.seq, _head.c.hash).where(_head.c.id == 1).with_for_update()
+_INSERT_ENTRIES = insert(_entries)
+_MOVE_HEAD = update(_head).where(_head.c.id == 1)
+
+
 def lock_head(session: Session) -> tuple[int, str] | None:
-    row = session.execute(
-        select(_head.c.seq, _head.c.hash).where(_head.c.id == 1).with_for_update()
-    ).first()
+    row = session.execute(_LOCK_HEAD).first()
     return (row.seq, row.hash) if row is not None else None
 
 
@@ -30,7 +33,7 @@ def read_head(session: Session) -> tuple[int, str] | None:
 def insert_entries(session: Session, entries: Sequence[StoredEntry], *, first: bool) -> None:
     """Insert consecutive entries (one statement) and move the head to the last one."""
     session.execute(
-        insert(_entries),
+        _INSERT_ENTRIES,
         [
             {
                 "seq": entry.seq,
@@ -49,7 +52,7 @@ def insert_entries(session: Session, entries: Sequence[StoredEntry], *, first: b
     if first:
         session.execute(insert(_head).values(id=1, seq=last.seq, hash=last.hash))
     else:
-        session.execute(update(_head).where(_head.c.id == 1).values(seq=last.seq, hash=last.hash))
+        session.execute(_MOVE_HEAD, {"seq": last.seq, "hash": last.hash})
 
 
 def _stored(row: Any) -> StoredEntry:

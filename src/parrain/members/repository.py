@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from parrain.members.models import Member
@@ -30,10 +30,15 @@ def ids_by_marketplace_user(
 ) -> dict[str, UUID]:
     if not user_hashes:
         return {}
-    statement = select(Member.marketplace_user_hash, Member.id).where(
-        Member.market == market, Member.marketplace_user_hash.in_(list(user_hashes))
-    )
-    return {row[0]: row[1] for row in session.execute(statement)}
+    params = {"market": market, "hashes": list(user_hashes)}
+    return {row[0]: row[1] for row in session.execute(_IDS_BY_USER, params)}
+
+
+# Built once: the events path asks this for every batch.
+_IDS_BY_USER = select(Member.marketplace_user_hash, Member.id).where(
+    Member.market == bindparam("market"),
+    Member.marketplace_user_hash.in_(bindparam("hashes", expanding=True)),
+)
 
 
 def list_by_email(session: Session, *, market: str, email_hash: str) -> list[Member]:

@@ -62,6 +62,13 @@ from parrain.referrals.service import device_hash
 _BODY_PURPOSE = "referral_event_body"
 _EVENTS: Table = ReferralEvent.__table__  # type: ignore[assignment]
 _MEMBERS: Table = Member.__table__  # type: ignore[assignment]
+# Built once: building a statement costs more than SQLite running it (ADR 7).
+_STORED_EVENTS = select(ReferralEvent).where(ReferralEvent.id.in_(bindparam("ids", expanding=True)))
+_SET_OUTCOME = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"))
+    .values(outcome=bindparam("event_outcome"))
+)
 
 
 def _plain(value: object) -> object:
@@ -174,7 +181,7 @@ def apply_batch(
     events, digests = batch.events, batch.digests
     stored: dict[str, ReferralEvent] = {}
     for part in chunks([event.id for event in events]):
-        for row in session.scalars(select(ReferralEvent).where(ReferralEvent.id.in_(part))):
+        for row in session.scalars(_STORED_EVENTS, {"ids": part}):
             stored[row.id] = row
     results: list[EventOutcome | EventIdReused | None] = [None] * len(events)
     work: list[tuple[int, Work]] = []
@@ -206,9 +213,7 @@ def apply_batch(
         )
         outcomes = _apply(session, [item for _, item in work], batch=batch, clock=clock)
         session.execute(
-            update(_EVENTS)
-            .where(_EVENTS.c.id == bindparam("event_id"))
-            .values(outcome=bindparam("event_outcome")),
+            _SET_OUTCOME,
             [
                 {"event_id": outcome.event_id, "event_outcome": outcome.model_dump(mode="json")}
                 for outcome in outcomes

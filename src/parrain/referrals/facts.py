@@ -20,7 +20,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from parrain.campaigns.models import Campaign
@@ -51,6 +51,7 @@ _INSTALLS: Table = Install.__table__  # type: ignore[assignment]
 _ORDERS: Table = Order.__table__  # type: ignore[assignment]
 _REWARDS: Table = Reward.__table__  # type: ignore[assignment]
 _SIGHTINGS: Table = Sighting.__table__  # type: ignore[assignment]
+_CAMPAIGNS = select(Campaign).where(Campaign.id.in_(bindparam("ids", expanding=True)))
 
 #: The friend columns that evaluation derives; written back for the friends it changed.
 FRIEND_STATE = (
@@ -169,7 +170,7 @@ class Facts:
     def ensure_campaigns(self, ids: Iterable[UUID | None]) -> None:
         missing = self._missing("campaigns", ids)
         for part in chunks(missing):
-            for campaign in self.session.scalars(select(Campaign).where(Campaign.id.in_(part))):
+            for campaign in self.session.scalars(_CAMPAIGNS, {"ids": part}):
                 self.campaigns[campaign.id] = campaign
 
     def _take_enrolment(self, row: Row) -> None:

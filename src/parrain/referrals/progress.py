@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from parrain.audit import service as audit
@@ -339,6 +339,22 @@ def _counted(friends: Sequence[Row]) -> list[Row]:
     return counted
 
 
+# Built once: building a statement costs more than SQLite running it (ADR 7).
+_IDS: BindParameter[list[UUID]] = bindparam("ids", expanding=True)
+# FOR NO KEY UPDATE: rows referencing the enrolment (friends, prizes) take KEY SHARE locks,
+# which plain FOR UPDATE would conflict with (a deadlock between two events).
+_LOCK_ENROLMENTS = (
+    select(Enrolment)
+    .where(Enrolment.id.in_(_IDS))
+    .order_by(Enrolment.id)
+    .with_for_update(key_share=True)
+)
+_FRIEND_TABLE: Table = Friend.__table__  # type: ignore[assignment]
+_FRIENDS_OF = select(_FRIEND_TABLE).where(_FRIEND_TABLE.c.enrolment_id.in_(_IDS))
+_REWARDS_OF = select(Reward).where(Reward.enrolment_id.in_(_IDS))
+_PARTS_OF = select(RewardPart).where(RewardPart.reward_id.in_(_IDS))
+
+
 def reconcile_enrolments(
     session: Session, enrolment_ids: Collection[UUID], *, clock: Clock
 ) -> None:
@@ -354,22 +370,19 @@ def reconcile_enrolments(
     friends: dict[UUID, list[Row]] = {enrolment_id: [] for enrolment_id in ordered}
     rewards: dict[UUID, Reward] = {}
     for part_ids in chunks(ordered):
-        locked = select(Enrolment).where(Enrolment.id.in_(part_ids)).order_by(Enrolment.id)
-        # FOR NO KEY UPDATE: rows referencing the enrolment (friends, prizes) take KEY SHARE
-        # locks, which plain FOR UPDATE would conflict with (a deadlock between two events).
-        for enrolment in session.scalars(locked.with_for_update(key_share=True)):
+        ids = {"ids": part_ids}
+        for enrolment in session.scalars(_LOCK_ENROLMENTS, ids):
             enrolments[enrolment.id] = enrolment
-        table = Friend.__table__
-        for row in session.execute(select(table).where(table.c.enrolment_id.in_(part_ids))):
+        for row in session.execute(_FRIENDS_OF, ids):
             friends[row.enrolment_id].append(dict(row._mapping))
-        for found in session.scalars(select(Reward).where(Reward.enrolment_id.in_(part_ids))):
+        for found in session.scalars(_REWARDS_OF, ids):
             latest = rewards.get(found.enrolment_id)
             if latest is None or found.generation > latest.generation:
                 rewards[found.enrolment_id] = found
     live = [r.id for r in rewards.values() if r.status in ("held", "posted")]
     parts: dict[UUID, list[RewardPart]] = {reward_id: [] for reward_id in live}
     for part_ids in chunks(live):
-        for part in session.scalars(select(RewardPart).where(RewardPart.reward_id.in_(part_ids))):
+        for part in session.scalars(_PARTS_OF, {"ids": part_ids}):
             parts[part.reward_id].append(part)
     placements: list[_Placement] = []
     for enrolment_id in ordered:
