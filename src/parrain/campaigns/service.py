@@ -564,6 +564,17 @@ def hold_prizes(
     return done
 
 
+def prize_part_transfer_ids(transfer_id: UUID) -> list[UUID]:
+    """Every ledger transfer a prize part can have: its hold, then the post or the void, and
+    a claw-back (for an export or an audit to find them all)."""
+    return [
+        transfer_id,
+        derived_id("post", transfer_id),
+        derived_id("void", transfer_id),
+        derived_id("claw_back", transfer_id),
+    ]
+
+
 def settle_prize_parts(
     *, session: Session, parts: Sequence[PrizePart], post: bool, clock: Clock
 ) -> list[Transfer]:

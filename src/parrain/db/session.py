@@ -144,6 +144,9 @@ def _install_sqlite_behaviour(engine: Engine, settings: DatabaseSettings) -> Non
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(settings.busy_timeout_ms)}")
         cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+        # Zero the bytes a change frees inside a page (no extra I/O): an erased person's
+        # sealed fields and wrapped key do not linger in the file (ADR 14).
+        cursor.execute("PRAGMA secure_delete=FAST")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -432,6 +435,24 @@ class Database:
     def ping(self) -> None:
         """A trivial read; raises a ``DBAPIError`` when the database cannot be used."""
         self.read(lambda session: session.execute(text("SELECT 1")))
+
+    def truncate_log(self) -> bool:
+        """On SQLite, copy the write-ahead log into the database file and empty it, so that
+        the old versions of changed pages (an erased person's wrapped key, say) no longer
+        sit in the ``-wal`` file. ``False`` if readers kept part of it (try again later);
+        PostgreSQL keeps no such copy readable through the database: always ``True``."""
+        if self.dialect != "sqlite":
+            return True
+        # Outside any transaction (a checkpoint cannot run inside one): the driver's own
+        # connection, which the connect hook left in autocommit.
+        pooled = self.engine.raw_connection()
+        try:
+            cursor = pooled.cursor()
+            busy, _log_pages, _moved = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            cursor.close()
+        finally:
+            pooled.close()
+        return not busy
 
     def dispose(self) -> None:
         """Close the kept connections and the pool's. Call it when no transaction runs."""

@@ -307,6 +307,11 @@ def get_transfer(*, session: Session, transfer_id: UUID) -> Transfer | None:
     return repository.get_transfers(session, [transfer_id]).get(transfer_id)
 
 
+def get_transfers(*, session: Session, transfer_ids: Sequence[UUID]) -> dict[UUID, Transfer]:
+    """The stored transfers among ``transfer_ids``, by id (unknown ids are left out)."""
+    return repository.get_transfers(session, transfer_ids) if transfer_ids else {}
+
+
 def balance_totals(*, session: Session) -> dict[str, Delta]:
     return repository.balance_totals(session)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -245,3 +246,44 @@ def update_paypal_receiver(
     member.updated_at = clock.now()
     session.flush()
     return to_read(member, keys)
+
+
+#: What the lookup hashes of an erased member become: unique, and no longer anyone's hash.
+ERASED_HASH_PREFIX = "erased:"
+
+
+def erase(*, session: Session, member_id: UUID, clock: Clock) -> tuple[datetime, bool]:
+    """Crypto-shred a member: destroy the wrapped data key, blank every sealed field and
+    replace the lookup hashes with a tombstone, so that nothing in the database can be
+    decrypted or matched to the person again. The row and its pseudonymous id stay: the
+    ledger, prizes and audit entries keep pointing at it (ADR 5, ADR 14).
+
+    Returns when the member was erased and whether it was already (erasing twice is a
+    no-op)."""
+    member = _load(session, member_id, for_update=True)
+    if member.erased_at is not None:
+        return member.erased_at, True
+    now = clock.now()
+    tombstone = f"{ERASED_HASH_PREFIX}{member.id.hex}"
+    member.wrapped_key = None
+    member.marketplace_user_id = b""
+    member.email = b""
+    member.username = b""
+    member.photo_ref = None
+    member.paypal_receiver = None
+    member.marketplace_user_hash = tombstone
+    member.email_hash = tombstone
+    member.erased_at = now
+    member.updated_at = now
+    session.flush()
+    return now, False
+
+
+def is_erased(*, session: Session, member_id: UUID) -> bool:
+    return _load(session, member_id).erased_at is not None
+
+
+def get_row(*, session: Session, member_id: UUID) -> Member:
+    """The member's row as stored (sealed fields, hashes): for domains that decide
+    themselves what to decrypt, such as an export."""
+    return _load(session, member_id)

@@ -88,7 +88,38 @@ def friends_of_enrolment(session: Session, enrolment_id: UUID) -> list[Friend]:
     return list(session.scalars(statement))
 
 
+def enrolments_of_member(session: Session, member_id: UUID) -> list[Enrolment]:
+    statement = (
+        select(Enrolment)
+        .where(Enrolment.member_id == member_id)
+        .order_by(Enrolment.enrolled_at, Enrolment.id)
+    )
+    return list(session.scalars(statement))
+
+
+def friend_of_member(session: Session, member_id: UUID) -> Friend | None:
+    """The friend row of a member who signed up through the programme (friends are members)."""
+    return session.scalars(select(Friend).where(Friend.member_id == member_id)).one_or_none()
+
+
+def click_count(session: Session, enrolment_id: UUID) -> int:
+    statement = select(func.count()).select_from(Click).where(Click.enrolment_id == enrolment_id)
+    return int(session.scalar(statement) or 0)
+
+
 # Rewards
+
+
+def rewards_of_enrolment(session: Session, enrolment_id: UUID) -> list[Reward]:
+    statement = (
+        select(Reward).where(Reward.enrolment_id == enrolment_id).order_by(Reward.generation)
+    )
+    return list(session.scalars(statement))
+
+
+def welcome_parts_of_friend(session: Session, friend_id: UUID) -> list[RewardPart]:
+    statement = select(RewardPart).where(RewardPart.friend_id == friend_id).order_by(RewardPart.id)
+    return list(session.scalars(statement))
 
 
 def current_reward(

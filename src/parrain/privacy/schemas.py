@@ -1,0 +1,128 @@
+"""The shapes of a member's export and of an erasure's answer.
+
+The export is for the person it is about: it holds their personal data in the clear (plain
+strings, not masked), so it is never logged and is only ever sent to them or to whoever acts
+for them. About other people it holds only pseudonymous ids (the friends a member invited,
+the member who invited a friend).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+EXPORT_FORMAT: Literal["parrain.member-export/1"] = "parrain.member-export/1"
+
+
+class PersonalData(BaseModel):
+    """The personal data parrain holds about the person, decrypted for them."""
+
+    marketplace_user_id: str
+    email: str
+    username: str
+    photo_ref: str | None
+    paypal_receiver: str | None
+
+
+class LedgerEntry(BaseModel):
+    """One ledger transfer of a prize part: the hold, its post or void, a claw-back."""
+
+    transfer_id: UUID
+    kind: str
+    phase: str
+    amount_minor: int
+    currency: str
+    status: str | None = Field(description="for a pending hold: pending, posted or voided")
+    created_at: datetime
+
+
+class PrizePart(BaseModel):
+    id: UUID
+    kind: Literal["cash", "coupon", "welcome"]
+    amount_minor: int
+    currency: str
+    status: str
+    settled_at: datetime | None
+    ledger: list[LedgerEntry]
+
+
+class Prize(BaseModel):
+    id: UUID
+    campaign_id: UUID
+    generation: int
+    status: str
+    reason: str | None
+    earned_at: datetime
+    release_at: datetime | None
+    settled_at: datetime | None
+    parts: list[PrizePart]
+
+
+class InvitedFriend(BaseModel):
+    """A friend who signed up through the member's link: a pseudonymous id and their state,
+    nothing that identifies them."""
+
+    friend_id: UUID
+    signed_up_at: datetime
+    status: str
+    qualified_at: datetime | None
+
+
+class EnrolmentRecord(BaseModel):
+    id: UUID
+    campaign_id: UUID
+    campaign_name: str
+    code: str
+    enrolled_at: datetime
+    deadline_at: datetime
+    clicks: int
+    friends: list[InvitedFriend]
+    prizes: list[Prize]
+
+
+class FriendRecord(BaseModel):
+    """The person's own signup through someone's link, and the welcome rewards it earned."""
+
+    friend_id: UUID
+    market: str
+    signed_up_at: datetime
+    status: str
+    status_reason: str | None
+    qualified_at: datetime | None
+    new_customer: bool
+    enrolment_id: UUID | None = Field(description="the enrolment (pseudonymous) that invited them")
+    campaign_id: UUID | None
+    typed_code: str | None
+    hashed_identifiers: list[str] = Field(
+        description=(
+            "what parrain keeps about this signup only as keyed hashes (it cannot turn them "
+            "back into values): device id, email, and IP address and user agent when sent"
+        )
+    )
+    welcome: list[PrizePart]
+
+
+class MemberExport(BaseModel):
+    """Everything parrain holds about one person, machine readable (GDPR Art. 15 and 20)."""
+
+    format: Literal["parrain.member-export/1"] = EXPORT_FORMAT
+    generated_at: datetime
+    member_id: UUID
+    market: str
+    created_at: datetime
+    erased: bool
+    erased_at: datetime | None
+    personal_data: PersonalData | None = Field(
+        description="null once the person was erased: nothing can decrypt it any more"
+    )
+    enrolments: list[EnrolmentRecord]
+    as_friend: FriendRecord | None
+
+
+class ErasureRead(BaseModel):
+    member_id: UUID
+    erased_at: datetime
+    already_erased: bool
