@@ -127,6 +127,7 @@ def seed(url: str, *, members: int, clicks: int, run_id: str) -> tuple[str, list
     from parrain.campaigns import service as campaigns
     from parrain.campaigns.schemas import CampaignCreate, FundingCreate
     from parrain.config import CryptoSettings, DatabaseSettings
+    from parrain.consent import service as consent
     from parrain.db.session import Database
     from parrain.kit.clock import SystemClock
     from parrain.members.schemas import MemberCreate
@@ -161,6 +162,13 @@ def seed(url: str, *, members: int, clicks: int, run_id: str) -> tuple[str, list
                 session=session,
                 campaign_id=created.id,
                 funding_in=FundingCreate(amount_minor=10**12, currency=CURRENCY),
+                actor=actor,
+                clock=clock,
+            )
+            consent.declare_programme_defaults(
+                session=session,
+                campaign_id=created.id,
+                controller="Bench Marketplace Ltd",
                 actor=actor,
                 clock=clock,
             )

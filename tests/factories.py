@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from parrain.campaigns import service as campaigns
 from parrain.campaigns.schemas import CampaignCreate, CampaignRead, FundingCreate
+from parrain.consent import service as consent
 from parrain.db.session import Database
 from parrain.kit.clock import Clock
 from parrain.kit.ids import new_id
@@ -21,6 +22,8 @@ from parrain.ledger.postings import Account, TransferRequest
 from parrain.ledger.schemas import AccountCreate
 
 ACTOR = "operator:test"
+#: The company the programme declarations of the tests name as controller.
+CONTROLLER = "Example Marketplace Ltd"
 
 
 def open_account(
@@ -90,8 +93,9 @@ def live_campaign(
     language: str = "en",
     name: str | None = None,
 ) -> CampaignRead:
-    """A campaign created, funded with ``budget_minor`` and launched (no friend welcome, so
-    one prize costs ``reward_cash_minor + reward_coupon_minor``)."""
+    """A campaign created, funded with ``budget_minor``, given the programme's data-use
+    declaration and launched (no friend welcome, so one prize costs ``reward_cash_minor +
+    reward_coupon_minor``)."""
     campaign_in = CampaignCreate(
         name=name or f"Test campaign {new_id()}",
         market=market,
@@ -114,6 +118,9 @@ def live_campaign(
             funding_in=FundingCreate(amount_minor=budget_minor, currency=currency),
             actor=ACTOR,
             clock=clock,
+        )
+        consent.declare_programme_defaults(
+            session=session, campaign_id=created.id, controller=CONTROLLER, actor=ACTOR, clock=clock
         )
         return campaigns.launch(session=session, campaign_id=created.id, actor=ACTOR, clock=clock)
 

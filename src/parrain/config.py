@@ -110,6 +110,31 @@ class ReferralSettings(BaseSettings):
     )
 
 
+class ConsentSettings(BaseSettings):
+    """Limits the consent policy applies to data-use declarations (ADR 11)."""
+
+    model_config = SettingsConfigDict(env_prefix="PARRAIN_CONSENT_", extra="ignore")
+
+    max_advertising_days: int = Field(
+        default=183,
+        ge=1,
+        le=3650,
+        description=(
+            "Longest a marketing or advertising use (fideslang marketing.*) may be declared "
+            "for, in days; a longer grant fails the launch gate. 183 days is about 6 months."
+        ),
+    )
+    max_days: int = Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description=(
+            "Longest any other declared use may keep or show a member's data, in days. Records "
+            "the law makes the marketplace keep (accounts) follow their own rule, not this one."
+        ),
+    )
+
+
 def _secret_text(*, inline: SecretStr, file: Path | None, variable: str) -> str | None:
     """The key text from the variable or the file it names; ``None`` when neither is set.
 
@@ -239,6 +264,10 @@ class Settings(BaseSettings):
     crypto: CryptoSettings = Field(
         default_factory=CryptoSettings,
         description="Keys that encrypt and look up personal data.",
+    )
+    consent: ConsentSettings = Field(
+        default_factory=ConsentSettings,
+        description="Limits of the consent policy (data-use declarations).",
     )
     actor: str = Field(
         default="operator:cli",

@@ -32,12 +32,14 @@ from parrain.campaigns.schemas import (
     CampaignUpdate,
     FundingCreate,
 )
+from parrain.consent import service as consent
 from parrain.db.session import Database
 from parrain.kit.clock import Clock, FrozenClock
 from parrain.ledger import service as ledger
 from parrain.ledger.errors import TransferExistsWithDifferentField
 
 ACTOR = "operator:test"
+CONTROLLER = "Example Marketplace Ltd"
 
 
 def uk_campaign(clock: FrozenClock, **overrides: object) -> CampaignCreate:
@@ -59,11 +61,18 @@ def uk_campaign(clock: FrozenClock, **overrides: object) -> CampaignCreate:
 
 
 def create(database: Database, clock: FrozenClock, **overrides: object) -> CampaignRead:
-    return database.run(
-        lambda s: campaigns.create(
+    """A draft with the programme's data-use declaration (the consent launch check's part)."""
+
+    def work(s: Session) -> CampaignRead:
+        created = campaigns.create(
             session=s, campaign_in=uk_campaign(clock, **overrides), actor=ACTOR, clock=clock
         )
-    )
+        consent.declare_programme_defaults(
+            session=s, campaign_id=created.id, controller=CONTROLLER, actor=ACTOR, clock=clock
+        )
+        return created
+
+    return database.run(work)
 
 
 def fund(
@@ -134,6 +143,7 @@ def test_the_full_lifecycle_is_audited(database: Database, clock: FrozenClock) -
     assert ended.ended_at == clock.now()
     assert audit_actions(database) == [
         "campaign.created",
+        "consent.declared",
         "ledger.account_opened",
         "campaign.funded",
         "campaign.launched",

@@ -8,7 +8,9 @@ import pytest
 from parrain.audit import service as audit
 from parrain.campaigns import service as campaigns
 from parrain.campaigns.schemas import CampaignRead, CampaignStatus
+from parrain.consent import service as consent
 from parrain.db.session import Database
+from parrain.kit.clock import SystemClock
 from tests.cli.conftest import ACTOR, Cli, refused
 
 UK = [
@@ -63,6 +65,20 @@ def _created(cli: Cli) -> None:
     assert result.exit_code == 0, result.output
 
 
+def _declared(database: Database, name: str = "Cash Rewards UK") -> None:
+    """Give the campaign the programme's data-use declaration (the launch gate needs one)."""
+    campaign_id = _campaign(database, name).id
+    database.run(
+        lambda s: consent.declare_programme_defaults(
+            session=s,
+            campaign_id=campaign_id,
+            controller="Example Marketplace Ltd",
+            actor=ACTOR,
+            clock=SystemClock(),
+        )
+    )
+
+
 def test_a_campaign_goes_from_draft_to_ended_through_the_cli(cli: Cli, database: Database) -> None:
     result = cli(*UK)
     assert result.exit_code == 0, result.output
@@ -82,6 +98,7 @@ def test_a_campaign_goes_from_draft_to_ended_through_the_cli(cli: Cli, database:
     assert result.exit_code == 0, result.output
     assert "Funded 'Cash Rewards UK' with £500.00: budget available £500.00." in result.stdout
     assert _campaign(database).budget.funded_minor == 50_000
+    _declared(database)
 
     for action, status in [
         ("launch", CampaignStatus.LIVE),
@@ -102,6 +119,7 @@ def test_a_campaign_goes_from_draft_to_ended_through_the_cli(cli: Cli, database:
         "campaign.created",
         "ledger.account_opened",
         "campaign.funded",
+        "consent.declared",
         "campaign.launched",
         "campaign.paused",
         "campaign.resumed",
@@ -144,6 +162,7 @@ def test_list_shows_reward_and_budget_in_the_campaigns_locale(cli: Cli, database
     )
     assert result.exit_code == 0, result.output
     assert cli("campaign", "fund", "Cash Rewards France", "5000").exit_code == 0
+    _declared(database, "Cash Rewards France")
     assert cli("campaign", "launch", "Cash Rewards France").exit_code == 0
 
     result = cli("campaign", "list")
@@ -312,6 +331,7 @@ def test_launching_without_a_budget_lists_the_gate_findings(cli: Cli, database: 
 
 def test_an_ended_campaign_cannot_be_funded(cli: Cli, database: Database) -> None:
     _created(cli)
+    _declared(database)
     for args in (("fund", "Cash Rewards UK", "75.00"), ("launch", "Cash Rewards UK")):
         assert cli("campaign", *args).exit_code == 0
     assert cli("campaign", "end", "Cash Rewards UK").exit_code == 0

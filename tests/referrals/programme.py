@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from parrain.campaigns import service as campaigns
 from parrain.campaigns.schemas import CampaignCreate, CampaignRead, FundingCreate
+from parrain.consent import service as consent
 from parrain.db.session import Database
 from parrain.kit.clock import FrozenClock
 from parrain.kit.crypto import development_keyring, development_lookup_key
@@ -38,6 +39,7 @@ from parrain.referrals.schemas import (
 
 KEYS = MemberKeys(keyring=development_keyring(), lookup=development_lookup_key())
 ACTOR = "operator:test"
+CONTROLLER = "Example Marketplace Ltd"
 LINK_BASE = "https://parrain.example"
 EVENT = TypeAdapter[Any](Event)
 
@@ -91,6 +93,13 @@ class Programme:
                 session=session,
                 campaign_id=created.id,
                 funding_in=FundingCreate(amount_minor=budget_minor, currency=draft.currency),
+                actor=ACTOR,
+                clock=clock,
+            )
+            consent.declare_programme_defaults(
+                session=session,
+                campaign_id=created.id,
+                controller=CONTROLLER,
                 actor=ACTOR,
                 clock=clock,
             )

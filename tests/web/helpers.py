@@ -7,6 +7,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from parrain.consent.service import programme_declaration
+
 #: One prize of the UK campaign: 5.00 GBP cash + 5.00 GBP in coupons.
 PRIZE_MINOR = 1000
 
@@ -32,6 +34,17 @@ def create_campaign(client: TestClient, **overrides: Any) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     campaign: dict[str, Any] = response.json()
     return campaign
+
+
+def declare_programme(client: TestClient, campaign_id: str, market: str = "GB") -> dict[str, Any]:
+    """Give the campaign the programme's data-use declaration (the launch gate needs one)."""
+    body = programme_declaration(
+        controller="Example Marketplace Ltd", territories=[market]
+    ).model_dump(mode="json")
+    response = client.put(f"/v1/campaigns/{campaign_id}/declaration", json=body)
+    assert response.status_code == 200, response.text
+    declaration: dict[str, Any] = response.json()
+    return declaration
 
 
 def error_of(response: Response, status: int) -> dict[str, Any]:

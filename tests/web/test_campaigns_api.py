@@ -15,6 +15,7 @@ from tests.web.helpers import (
     assert_nothing_written,
     audit_actions,
     create_campaign,
+    declare_programme,
     error_of,
     uk_campaign_body,
 )
@@ -34,6 +35,7 @@ def fund(
 
 def live_campaign(client: TestClient) -> str:
     campaign_id: str = create_campaign(client)["id"]
+    declare_programme(client, campaign_id)
     fund(client, campaign_id, 100_000)
     assert client.post(f"/v1/campaigns/{campaign_id}/launch").status_code == 200
     return campaign_id
@@ -57,6 +59,7 @@ def test_a_campaign_goes_through_its_whole_lifecycle(
     assert created["reward_display"] == "£10.00"
     assert created["budget"]["funded_minor"] == 0
     assert created["created_at"] == "2026-03-01T09:00:00Z"
+    declare_programme(client, campaign_id)
 
     refused = client.post(f"/v1/campaigns/{campaign_id}/launch")
     error = error_of(refused, 409)
@@ -95,6 +98,7 @@ def test_a_campaign_goes_through_its_whole_lifecycle(
     assert final["ended_at"] == "2026-03-01T13:00:00Z"
     assert audit_actions(client) == [
         "campaign.created",
+        "consent.declared",
         "ledger.account_opened",
         "campaign.funded",
         "campaign.launched",

@@ -10,13 +10,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from parrain.db.session import Database
-from tests.web.helpers import create_campaign, error_of
+from tests.web.helpers import create_campaign, declare_programme, error_of
 
 
 @pytest.fixture
 def lifecycle(client: TestClient) -> str:
-    """A GBP campaign funded with 1,000.00, launched, paused, resumed and ended."""
+    """A GBP campaign declared, funded with 1,000.00, launched, paused, resumed and ended."""
     campaign_id: str = create_campaign(client)["id"]
+    declare_programme(client, campaign_id)
     funded = client.post(
         f"/v1/campaigns/{campaign_id}/funding",
         json={"amount_minor": 100_000, "currency": "GBP"},
@@ -86,19 +87,20 @@ def test_the_audit_log_records_the_lifecycle_and_verifies(
 
     assert [(e["seq"], e["action"]) for e in entries] == [
         (1, "campaign.created"),
-        (2, "ledger.account_opened"),
-        (3, "campaign.funded"),
-        (4, "campaign.launched"),
-        (5, "campaign.paused"),
-        (6, "campaign.resumed"),
-        (7, "campaign.ended"),
+        (2, "consent.declared"),
+        (3, "ledger.account_opened"),
+        (4, "campaign.funded"),
+        (5, "campaign.launched"),
+        (6, "campaign.paused"),
+        (7, "campaign.resumed"),
+        (8, "campaign.ended"),
     ]
     subject = f"campaign:{lifecycle}"
-    assert entries[2]["subject"] == subject
-    assert entries[2]["details"]["amount_minor"] == 100_000
-    assert entries[3]["details"] == {"from": "draft", "to": "live"}
+    assert entries[3]["subject"] == subject
+    assert entries[3]["details"]["amount_minor"] == 100_000
+    assert entries[4]["details"] == {"from": "draft", "to": "live"}
     assert all(e["prev_hash"] == p["hash"] for p, e in itertools.pairwise(entries))
-    assert client.get("/v1/audit/verify").json() == {"intact": True, "entries": 7, "breaks": []}
+    assert client.get("/v1/audit/verify").json() == {"intact": True, "entries": 8, "breaks": []}
 
 
 def test_audit_entries_are_paged_and_filtered(client: TestClient, lifecycle: str) -> None:
@@ -109,8 +111,8 @@ def test_audit_entries_are_paged_and_filtered(client: TestClient, lifecycle: str
     ).json()
 
     assert [e["seq"] for e in first] == [1, 2, 3]
-    assert [e["seq"] for e in rest] == [4, 5, 6, 7]
-    assert [e["seq"] for e in about_campaign] == [1, 3, 4, 5, 6, 7]
+    assert [e["seq"] for e in rest] == [4, 5, 6, 7, 8]
+    assert [e["seq"] for e in about_campaign] == [1, 2, 4, 5, 6, 7, 8]
 
 
 def test_verify_finds_an_edited_entry(
@@ -122,5 +124,5 @@ def test_verify_finds_an_edited_entry(
     report = client.get("/v1/audit/verify").json()
 
     assert report["intact"] is False
-    assert report["entries"] == 7
+    assert report["entries"] == 8
     assert 3 in [b["seq"] for b in report["breaks"]]

@@ -14,7 +14,7 @@ from parrain.access import service as access
 from parrain.access.schemas import ApiKeyCreate
 from parrain.db.session import Database
 from parrain.kit.clock import FrozenClock
-from tests.web.helpers import create_campaign, error_of
+from tests.web.helpers import create_campaign, declare_programme, error_of
 
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
 
@@ -45,6 +45,7 @@ def _live_campaign(client: TestClient, **rules: Any) -> dict[str, Any]:
         reward_coupon_minor=3000,
         **rules,
     )
+    declare_programme(client, campaign["id"])
     funded = client.post(
         f"/v1/campaigns/{campaign['id']}/funding",
         json={"amount_minor": 100_000, "currency": "GBP"},
@@ -335,7 +336,8 @@ def test_single_events_sent_at_once_share_transactions_and_each_gets_its_outcome
             assert status in (200, 409)
             continue
         if status == 409:
-            assert body["id"] == conflicting["id"] and answer["error"]["code"] == "event_id_reused"
+            assert body["id"] == conflicting["id"]
+            assert answer["error"]["code"] == "event_id_reused"
             continue
         assert status == 200, answer
         assert answer["event_id"] == body["id"]

@@ -20,6 +20,7 @@ from parrain.campaigns.schemas import CampaignCreate, CampaignRead, CampaignStat
 from parrain.cli.output import console, reports_errors
 from parrain.cli.state import CliState, open_database, safe_url, state_of
 from parrain.config import Settings
+from parrain.consent import service as consent
 from parrain.db import migrate
 from parrain.db.session import Database
 from parrain.kit.clock import Clock, SystemClock
@@ -35,12 +36,13 @@ from parrain.referrals.schemas import EnrolmentCreate, EnrolmentRead
 @dataclass(frozen=True, slots=True)
 class DemoCampaign:
     """One seeded campaign: £50 (or 50 €) = 20 cash + 30 coupons once 5 friends join within
-    24 hours, held 7 days, funded with 5,000."""
+    24 hours, held 7 days, funded with 5,000; its data-use declaration names ``controller``."""
 
     name: str
     market: str
     currency: str
     languages: tuple[str, ...]
+    controller: str
     reward_cash: str = "20.00"
     reward_coupons: str = "30.00"
     funding: str = "5000.00"
@@ -55,8 +57,20 @@ class DemoCampaign:
 
 
 DEMO_CAMPAIGNS = (
-    DemoCampaign(name="Cash Rewards UK", market="GB", currency="GBP", languages=("en",)),
-    DemoCampaign(name="Cash Rewards France", market="FR", currency="EUR", languages=("fr", "en")),
+    DemoCampaign(
+        name="Cash Rewards UK",
+        market="GB",
+        currency="GBP",
+        languages=("en",),
+        controller="Demo Marketplace Ltd",
+    ),
+    DemoCampaign(
+        name="Cash Rewards France",
+        market="FR",
+        currency="EUR",
+        languages=("fr", "en"),
+        controller="Demo Marketplace SAS",
+    ),
 )
 DEMO_DURATION = timedelta(days=90)
 
@@ -102,6 +116,13 @@ def _seed_one(session: Session, spec: DemoCampaign, *, clock: Clock, actor: str)
             actor=actor,
             clock=clock,
         )
+        consent.declare_programme_defaults(
+            session=session,
+            campaign_id=campaign.id,
+            controller=spec.controller,
+            actor=actor,
+            clock=clock,
+        )
         campaign = campaigns.launch(
             session=session, campaign_id=campaign.id, actor=actor, clock=clock
         )
@@ -109,9 +130,10 @@ def _seed_one(session: Session, spec: DemoCampaign, *, clock: Clock, actor: str)
 
 
 def seed_demo(*, session: Session, clock: Clock, actor: str) -> list[SeededCampaign]:
-    """Create, fund and launch the demo campaigns. One found by name is left as it is, unless
-    it is still a draft: then it is funded (with the fixed funding id) and launched. Run it
-    in one transaction: seeding twice changes nothing."""
+    """Create, fund, declare (the programme's data use) and launch the demo campaigns. One
+    found by name is left as it is, unless it is still a draft: then it is funded (with the
+    fixed funding id), declared and launched. Run it in one transaction: seeding twice changes
+    nothing."""
     return [_seed_one(session, spec, clock=clock, actor=actor) for spec in DEMO_CAMPAIGNS]
 
 
