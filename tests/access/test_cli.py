@@ -134,7 +134,7 @@ def test_a_bad_scope_is_refused_with_exit_2(cli: Cli) -> None:
         cli("apikey", "create", "--name", "backend", "--scope", "payouts"), "invalid_input"
     )
     assert "--scope" in line
-    assert "'events' or 'consent'" in line
+    assert "'events', 'consent' or 'privacy'" in line
     assert cli("apikey", "list").stdout.strip() == "No API keys."
 
 

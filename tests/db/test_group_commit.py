@@ -55,7 +55,7 @@ def _in_threads(count: int, work: Callable[[int], None]) -> None:
         start.wait()
         try:
             work(index)
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
@@ -148,7 +148,8 @@ def test_a_failing_item_fails_alone_and_the_rest_of_its_group_is_applied(
     _in_threads(8, work)
     assert failures == ["poison"]
     subjects = _subjects(database)
-    assert len(subjects) == 31 and len(set(subjects)) == 31
+    assert len(subjects) == 31
+    assert len(set(subjects)) == 31
     assert "item:poison" not in subjects
 
 

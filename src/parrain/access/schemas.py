@@ -20,6 +20,7 @@ class ApiKeyScope(enum.StrEnum):
 
     EVENTS = "events"
     CONSENT = "consent"
+    PRIVACY = "privacy"  # a member's export and erasure, asked for on their behalf
 
 
 def _name(value: str) -> str:

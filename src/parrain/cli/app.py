@@ -7,7 +7,18 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from parrain.cli.commands import apikey, audit, campaign, db, demo, ledger, referral, worker
+from parrain.cli.commands import (
+    apikey,
+    audit,
+    campaign,
+    consent,
+    db,
+    demo,
+    ledger,
+    member,
+    referral,
+    worker,
+)
 from parrain.cli.output import EXIT_REFUSED, describe_validation, error_line, reports_errors
 from parrain.cli.state import CliState
 from parrain.config import Settings
@@ -22,9 +33,11 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(campaign.app, name="campaign")
+app.add_typer(consent.app, name="consent")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(audit.app, name="audit")
 app.add_typer(referral.app, name="referral")
+app.add_typer(member.app, name="member")
 app.add_typer(worker.app, name="worker")
 app.add_typer(apikey.app, name="apikey")
 app.command("demo")(demo.demo)

@@ -10,8 +10,10 @@ from sqlalchemy import MetaData
 import parrain.access.models
 import parrain.audit.models
 import parrain.campaigns.models
+import parrain.consent.models
 import parrain.ledger.models
 import parrain.members.models
+import parrain.outbox.models
 import parrain.referrals.models  # noqa: F401
 from parrain.db.base import Base
 

@@ -15,7 +15,7 @@ from parrain.config import Settings
 from parrain.db.session import Database
 from parrain.kit.clock import Clock
 from parrain.members.service import MemberKeys
-from parrain.web.api import audit, campaigns, health, ledger, referrals
+from parrain.web.api import audit, campaigns, consent, health, ledger, privacy, referrals
 from parrain.web.errors import install_error_handlers
 from parrain.web.middleware import BodySizeLimitMiddleware, UnexpectedErrorMiddleware
 from parrain.web.pages import links
@@ -62,10 +62,12 @@ def create_app(
     app.include_router(health.router)
     for router in (
         campaigns.router,
+        consent.router,
         ledger.router,
         audit.router,
         referrals.router,
         referrals.integration,
+        privacy.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(links.router)

@@ -251,3 +251,4 @@ async def _record_use(database: Database, api_key: ApiKeyRead, clock: Clock) -> 
 
 EventsKeyDep = Annotated[ApiKeyRead, Depends(require_api_key(ApiKeyScope.EVENTS.value))]
 ConsentKeyDep = Annotated[ApiKeyRead, Depends(require_api_key(ApiKeyScope.CONSENT.value))]
+PrivacyKeyDep = Annotated[ApiKeyRead, Depends(require_api_key(ApiKeyScope.PRIVACY.value))]
