@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from parrain.kit.crypto import LookupKey, MasterKeyring, development_keyring, development_lookup_key
@@ -248,6 +248,44 @@ class CryptoSettings(BaseSettings):
         return LookupKey.parse(text)
 
 
+class WebhookSettings(BaseSettings):
+    """Where the outbox's messages (a withdrawn consent's takedown...) are delivered."""
+
+    model_config = SettingsConfigDict(env_prefix="PARRAIN_WEBHOOKS_", extra="ignore")
+
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s#]+$",
+        description=(
+            "The integration's webhook endpoint (http or https). Unset: messages wait in the "
+            "outbox, nothing is lost, and `parrain worker run` says how many are waiting."
+        ),
+    )
+    secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description=(
+            "Shared secret of the HMAC-SHA256 signature (X-Parrain-Signature); at least 32 "
+            "characters. Required when url is set."
+        ),
+    )
+    timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How long one delivery attempt may take."
+    )
+    retry_base_seconds: int = Field(
+        default=10, ge=1, le=3600, description="Wait after a first failure; doubles each time."
+    )
+    retry_max_seconds: int = Field(
+        default=3600, ge=1, le=86400, description="The longest wait between two attempts."
+    )
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> WebhookSettings:
+        if self.url is not None and self.secret is None:
+            raise ValueError("PARRAIN_WEBHOOKS_SECRET is required with PARRAIN_WEBHOOKS_URL")
+        return self
+
+
 class Settings(BaseSettings):
     """All of parrain's settings. Build with ``get_settings()`` or explicitly in tests."""
 
@@ -268,6 +306,10 @@ class Settings(BaseSettings):
     consent: ConsentSettings = Field(
         default_factory=ConsentSettings,
         description="Limits of the consent policy (data-use declarations).",
+    )
+    webhooks: WebhookSettings = Field(
+        default_factory=WebhookSettings,
+        description="Webhook delivery of the outbox's messages to integrations.",
     )
     actor: str = Field(
         default="operator:cli",

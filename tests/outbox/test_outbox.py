@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -29,43 +27,15 @@ from parrain.outbox.delivery import (
 )
 from parrain.outbox.errors import InvalidOutboxMessage, InvalidWebhookSignature
 from parrain.outbox.models import OutboxMessage
+from tests.webhooks import Receiver, webhook_receiver
 
 SECRET = b"a-shared-webhook-secret-of-32-bytes!"
 
 
-@dataclass
-class Receiver:
-    """A webhook endpoint on loopback that records what it received (and can fail)."""
-
-    url: str = ""
-    status: int = 204
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    state = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            with state.lock:
-                state.received.append((dict(self.headers), body))
-            self.send_response(state.status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *_args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/parrain"
-    yield state
-    server.shutdown()
-    server.server_close()
+    with webhook_receiver() as state:
+        yield state
 
 
 def _enqueue(database: Database, clock: FrozenClock, count: int, topic: str = "test.hello") -> None:

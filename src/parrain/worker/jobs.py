@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
 from sqlalchemy.orm import Session
 
 from parrain.audit import service as audit
+from parrain.config import WebhookSettings
 from parrain.db.session import Database
 from parrain.kit.clock import Clock
 from parrain.ledger import service as ledger
 from parrain.logging import get_logger
+from parrain.outbox import service as outbox
+from parrain.outbox.delivery import Endpoint, deliver_due
 from parrain.referrals import progress
 
 _log = get_logger(__name__)
@@ -67,3 +74,30 @@ def release_held_rewards(*, database: Database, clock: Clock, batch_size: int = 
     if total:
         _log.info("held_rewards_released", count=total)
     return total
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRound:
+    delivered: int
+    failed: int
+    waiting: int  # undelivered messages left after the round (due later, or no endpoint)
+
+
+def deliver_webhooks(
+    *, database: Database, clock: Clock, settings: WebhookSettings, client: httpx.Client
+) -> WebhookRound:
+    """Send the outbox's due messages to the configured webhook endpoint (none configured:
+    they wait, and the count says so)."""
+    delivered = failed = 0
+    if settings.url is not None and settings.secret is not None:
+        endpoint = Endpoint(
+            url=settings.url,
+            secret=settings.secret.get_secret_value().encode(),
+            timeout_seconds=settings.timeout_seconds,
+            retry_base=timedelta(seconds=settings.retry_base_seconds),
+            retry_cap=timedelta(seconds=settings.retry_max_seconds),
+        )
+        report = deliver_due(database=database, clock=clock, endpoint=endpoint, client=client)
+        delivered, failed = report.delivered, report.failed
+    waiting, _done = database.read(lambda session: outbox.counts(session=session))
+    return WebhookRound(delivered=delivered, failed=failed, waiting=waiting)

@@ -1,5 +1,5 @@
 """``parrain worker``: the background jobs (voiding timed-out pending transfers, posting
-held rewards whose holding period has passed)."""
+held rewards whose holding period has passed, delivering the outbox's webhooks)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,16 @@ import signal
 import threading
 from typing import Annotated
 
+import httpx
 import typer
 
 from parrain.cli.output import console, reports_errors
 from parrain.cli.state import state_of
-from parrain.worker.jobs import expire_pending_transfers, release_held_rewards
+from parrain.worker.jobs import (
+    deliver_webhooks,
+    expire_pending_transfers,
+    release_held_rewards,
+)
 
 app = typer.Typer(help="Background jobs.", no_args_is_help=True)
 
@@ -33,9 +38,20 @@ def run(
     if not once:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
-    while True:
-        expired = expire_pending_transfers(database=state.database, clock=state.clock)
-        released = release_held_rewards(database=state.database, clock=state.clock)
-        out.print(f"expired pending transfers: {expired}; rewards posted: {released}")
-        if once or stop.wait(interval):
-            return
+    with httpx.Client() as client:
+        while True:
+            expired = expire_pending_transfers(database=state.database, clock=state.clock)
+            released = release_held_rewards(database=state.database, clock=state.clock)
+            hooks = deliver_webhooks(
+                database=state.database,
+                clock=state.clock,
+                settings=state.settings.webhooks,
+                client=client,
+            )
+            out.print(
+                f"expired pending transfers: {expired}; rewards posted: {released}; "
+                f"webhooks delivered: {hooks.delivered}, failed: {hooks.failed}, "
+                f"waiting: {hooks.waiting}"
+            )
+            if once or stop.wait(interval):
+                return
