@@ -6,7 +6,7 @@ Both are written to the audit chain: who asked, about which pseudonymous member,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from uuid import UUID
 
 from sqlalchemy.orm import Session
@@ -93,9 +93,18 @@ def export_member(
     return export
 
 
-def erase_member(*, session: Session, member_id: UUID, actor: str, clock: Clock) -> ErasureRead:
+def erase_member(
+    *,
+    session: Session,
+    member_id: UUID,
+    actor: str,
+    clock: Clock,
+    reason: str = "request",
+    details: Mapping[str, object] | None = None,
+) -> ErasureRead:
     """Crypto-shred ``member_id`` (see :func:`parrain.members.service.erase`); erasing twice
-    answers the first erasure's time. The ledger, prizes and audit keep their rows."""
+    answers the first erasure's time. The ledger, prizes and audit keep their rows. The
+    audit entry says why: ``request`` (the person asked) or ``retention`` (the sweep)."""
     erased_at, already = members.erase(session=session, member_id=member_id, clock=clock)
     if not already:
         audit.record(
@@ -103,7 +112,7 @@ def erase_member(*, session: Session, member_id: UUID, actor: str, clock: Clock)
             actor=actor,
             action="member.erased",
             subject=f"member:{member_id}",
-            details={"method": "crypto_shredding"},
+            details={"method": "crypto_shredding", "reason": reason, **(details or {})},
             clock=clock,
         )
     return ErasureRead(member_id=member_id, erased_at=erased_at, already_erased=already)
