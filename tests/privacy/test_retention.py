@@ -1,5 +1,6 @@
-"""The retention sweep erases people once the campaign they took part in is over and its
-declared programme durations have passed, never while a prize is still held for them."""
+"""The retention sweep erases people once the declared programme durations have passed
+since they were recorded, never while a campaign they take part in runs or while a prize is
+still held for them."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def test_nobody_is_erased_while_the_campaign_runs_or_before_the_declared_time(
     clock.advance(timedelta(days=30))
     assert _sweep(database, clock) == []  # the campaign still runs
     _end(programme)
-    clock.advance(timedelta(days=KEPT_DAYS - 1))
+    clock.advance(timedelta(days=KEPT_DAYS - 31))  # a day before the declared time
     assert _sweep(database, clock) == []
     clock.advance(timedelta(days=2))
     erased = set(_sweep(database, clock, limit=2))  # in batches of two, by id
@@ -89,10 +90,12 @@ def test_a_held_prize_keeps_its_member_until_it_is_settled(
     assert programme.discrepancies() == []
 
 
-def test_a_campaign_whose_window_closed_counts_as_over(
+def test_a_running_campaign_keeps_its_people_past_the_declared_time_until_it_closes(
     database: Database, clock: FrozenClock
 ) -> None:
-    programme = Programme.launch(database, clock)  # its window closes after 60 days
+    programme = Programme.launch(database, clock, ends_at=clock.now() + timedelta(days=400))
     enrolment = programme.enrol("ann")
-    clock.advance(timedelta(days=60 + KEPT_DAYS + 1))
+    clock.advance(timedelta(days=KEPT_DAYS + 1))
+    assert _sweep(database, clock) == []  # still running: its window closes on day 400
+    clock.advance(timedelta(days=400 - KEPT_DAYS))  # the window has closed
     assert _sweep(database, clock) == [enrolment.member_id]

@@ -1,13 +1,14 @@
 """The retention sweep: erase the people whose data the programme no longer needs.
 
 A member's personal data is kept to run the programme they took part in (as a member who
-enrolled, or as a friend who signed up through a link), for as long as the campaign's
+enrolled, or as a friend who signed up through a link) for as long as the campaign's
 data-use declaration says: the longest ``max_days`` of its programme items, counted from
-the moment the campaign is over (ended by an operator, or its window closed). After that,
-and once nothing is owed to them any more (no prize still held for them), the sweep erases
-them exactly as an erasure request does (crypto-shredding, ADR 14), with the reason
-``retention`` in the audit chain. Someone who never took part in any campaign is kept for
-the configured default (``ConsentSettings.max_days``) from when they were recorded.
+when parrain recorded the person, as the notice tells them ("for 1 year at most"). It is
+never erased while a campaign they take part in still runs, or while a prize is still held
+for them (what is owed to them must be paid first): then it goes as soon as both are over.
+The sweep erases exactly as an erasure request does (crypto-shredding, ADR 14), with the
+reason ``retention`` in the audit chain. Someone who never took part in any campaign is
+kept for the configured default (``ConsentSettings.max_days``).
 """
 
 from __future__ import annotations
@@ -101,8 +102,10 @@ def retention_of(
         over = _over_at(campaign, now)
         if over is None:
             return Retention(None, "campaign_running")
-        kept = over + timedelta(days=_programme_days(session, campaign_id, default_days))
-        until = max(until, kept)
+        declared = member.created_at + timedelta(
+            days=_programme_days(session, campaign_id, default_days)
+        )
+        until = max(until, declared, over)
     return Retention(until, "declared_duration")
 
 
