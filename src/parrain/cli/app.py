@@ -14,6 +14,7 @@ from parrain.cli.commands import (
     consent,
     db,
     demo,
+    fake_paypal,
     ledger,
     member,
     referral,
@@ -42,6 +43,7 @@ app.add_typer(worker.app, name="worker")
 app.add_typer(apikey.app, name="apikey")
 app.command("demo")(demo.demo)
 app.command("serve")(demo.serve)
+app.command("fake-paypal")(fake_paypal.fake_paypal)
 
 
 @app.callback()

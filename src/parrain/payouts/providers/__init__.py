@@ -1,0 +1,1 @@
+"""Payout providers: PayPal's client and a local fake of PayPal's published API."""
