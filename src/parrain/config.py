@@ -14,7 +14,14 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from parrain.kit.crypto import LookupKey, MasterKeyring, development_keyring, development_lookup_key
+from parrain.kit.crypto import (
+    LookupKey,
+    MasterKeyring,
+    SigningKey,
+    development_keyring,
+    development_lookup_key,
+    development_signing_key,
+)
 from parrain.kit.errors import InvalidKeyMaterial, KeysNotConfigured
 
 
@@ -201,6 +208,21 @@ class CryptoSettings(BaseSettings):
             "is refused."
         ),
     )
+    signing_key: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "Ed25519 key that signs consent receipts (ADR 13): the 32-byte seed in base64url, "
+            "or an unencrypted PKCS#8 PEM (openssl genpkey -algorithm ed25519). Its public "
+            "key (`parrain consent public-key`) is what verifiers need."
+        ),
+    )
+    signing_key_file: Path | None = Field(
+        default=None,
+        description=(
+            "File holding the receipt signing key. Setting both this and "
+            "PARRAIN_CRYPTO_SIGNING_KEY is refused."
+        ),
+    )
     allow_development_keys: bool = Field(
         default=False,
         description=(
@@ -246,6 +268,24 @@ class CryptoSettings(BaseSettings):
                 "PARRAIN_CRYPTO_ALLOW_DEVELOPMENT_KEYS=true)"
             )
         return LookupKey.parse(text)
+
+    def build_signing_key(self) -> SigningKey:
+        """The configured receipt signing key; the public development key only when allowed
+        and none is set (its receipts prove nothing, and verifiers say so)."""
+        text = _secret_text(
+            inline=self.signing_key,
+            file=self.signing_key_file,
+            variable="PARRAIN_CRYPTO_SIGNING_KEY",
+        )
+        if text is None:
+            if self.allow_development_keys:
+                return development_signing_key()
+            raise KeysNotConfigured(
+                "no receipt signing key is configured: set PARRAIN_CRYPTO_SIGNING_KEY or "
+                "PARRAIN_CRYPTO_SIGNING_KEY_FILE (development only: "
+                "PARRAIN_CRYPTO_ALLOW_DEVELOPMENT_KEYS=true)"
+            )
+        return SigningKey.parse(text)
 
 
 class WebhookSettings(BaseSettings):

@@ -338,3 +338,15 @@ def test_an_ended_campaign_cannot_be_funded(cli: Cli, database: Database) -> Non
     line = refused(cli("campaign", "fund", "Cash Rewards UK", "10.00"), "campaign_ended")
     assert line == "error [campaign_ended]: an ended campaign cannot be funded"
     assert _campaign(database).budget.funded_minor == 7_500
+
+
+def test_coupon_rules_are_set_at_creation_and_shown(cli: Cli, database: Database) -> None:
+    result = cli(*UK, "--coupon-min-spend", "25.00", "--coupon-days", "30")
+    assert result.exit_code == 0, result.output
+    shown = cli("campaign", "show", "Cash Rewards UK")
+    assert "valid 30 days, on orders of at least £25.00" in shown.stdout
+    campaign = _campaign(database)
+    assert (campaign.coupon_min_spend_minor, campaign.coupon_valid_days) == (2500, 30)
+    other = _with(UK, "--name", "Other")
+    line = refused(cli(*other, "--coupon-days", "0"), "invalid_input")
+    assert "--coupon-days" in line

@@ -39,7 +39,7 @@ def test_the_reward_code_may_not_import_consent() -> None:
     contracts = config["tool"]["importlinter"]["contracts"]
     [contract] = [c for c in contracts if c["name"].startswith("The reward is unconditional")]
     assert contract["type"] == "forbidden"
-    assert set(contract["source_modules"]) == {
+    assert set(contract["source_modules"]) >= {  # and any other code that pays
         "parrain.referrals",
         "parrain.campaigns",
         "parrain.ledger",
@@ -64,7 +64,12 @@ def test_consent_settings_are_described_and_read_from_the_environment(
 
 def test_the_consent_tables_are_migrated(database: Database) -> None:
     inspector = inspect(database.engine)
-    assert {"consent_declarations", "consent_notices"} <= set(inspector.get_table_names())
+    assert {
+        "consent_declarations",
+        "consent_notices",
+        "consent_events",
+        "consent_grants",
+    } <= set(inspector.get_table_names())
     uniques = {
         table: [tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)]
         for table in ("consent_declarations", "consent_notices")

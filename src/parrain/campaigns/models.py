@@ -25,6 +25,8 @@ class Campaign(Base):
         ),
         CheckConstraint("friend_welcome_minor >= 0", name="welcome_not_negative"),
         CheckConstraint("holding_days >= 0", name="holding_not_negative"),
+        CheckConstraint("coupon_min_spend_minor >= 0", name="coupon_min_spend_not_negative"),
+        CheckConstraint("coupon_valid_days >= 1", name="coupon_valid_days_positive"),
         CheckConstraint(
             "attribution_model IN ('first_click', 'last_click')", name="attribution_model_known"
         ),
@@ -49,6 +51,8 @@ class Campaign(Base):
     reward_coupon_minor: Mapped[int] = mapped_column(BigInteger)
     friend_welcome_minor: Mapped[int] = mapped_column(BigInteger)
     holding_days: Mapped[int] = mapped_column(Integer)
+    coupon_min_spend_minor: Mapped[int] = mapped_column(BigInteger)
+    coupon_valid_days: Mapped[int] = mapped_column(Integer)
     attribution_model: Mapped[str] = mapped_column(String(16))
     attribution_window_hours: Mapped[int] = mapped_column(Integer)
     new_customer_days: Mapped[int] = mapped_column(Integer)

@@ -47,6 +47,8 @@ class _Rules(BaseModel):
     reward_coupon_minor: MinorUnits | None = None
     friend_welcome_minor: MinorUnits | None = None
     holding_days: int | None = Field(default=None, ge=0, le=365)
+    coupon_min_spend_minor: MinorUnits | None = None
+    coupon_valid_days: int | None = Field(default=None, ge=1, le=730)
     attribution_model: AttributionModelName | None = None
     attribution_window_hours: int | None = Field(default=None, ge=1, le=24 * 90)
     new_customer_days: int | None = Field(default=None, ge=0, le=3650)
@@ -70,6 +72,16 @@ class CampaignCreate(_Rules):
     reward_coupon_minor: MinorUnits
     friend_welcome_minor: MinorUnits = 0
     holding_days: int = Field(default=7, ge=0, le=365)
+    coupon_min_spend_minor: MinorUnits = Field(
+        default=0, description="The least an order must be worth for a prize coupon to apply."
+    )
+    coupon_valid_days: int = Field(
+        default=90,
+        ge=1,
+        le=730,
+        description="How long a prize coupon can be used once issued; then its value returns "
+        "to the budget.",
+    )
     attribution_model: AttributionModelName = Field(
         default="last_click", description="Which click earns a friend: the first or the last."
     )
@@ -170,6 +182,8 @@ class CampaignRead(BaseModel):
     reward_display: str
     friend_welcome_minor: int
     holding_days: int
+    coupon_min_spend_minor: int
+    coupon_valid_days: int
     attribution_model: str
     attribution_window_hours: int
     new_customer_days: int

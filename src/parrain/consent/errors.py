@@ -39,3 +39,53 @@ class DeclarationRefused(Conflict):
     ``details["findings"]`` lists why this one does not."""
 
     code = "declaration_refused"
+
+
+class ConsentItemNotFound(NotFound):
+    """The campaign's latest declaration has no item with this data category and use."""
+
+    code = "consent_item_not_found"
+
+
+class ChannelNotDeclared(InvalidInput):
+    """The item is declared, but not for this channel."""
+
+    code = "channel_not_declared"
+
+
+class ProgrammeUseNotOptional(Conflict):
+    """A programme item (needed to run the programme) is not asked for: it cannot be granted,
+    refused or withdrawn, and the reward never depends on an optional one."""
+
+    code = "programme_use_not_optional"
+
+
+class NoticeNotShown(Conflict):
+    """A grant needs proof of what the member saw: this notice was not shown to them first."""
+
+    code = "notice_not_shown"
+
+
+class ConsentNotGranted(Conflict):
+    """Only a consent currently granted can be withdrawn."""
+
+    code = "consent_not_granted"
+
+
+class ConsentAlreadyGranted(Conflict):
+    """A consent currently granted is taken back by a withdrawal, not a refusal (so that the
+    takedown message and the receipt follow)."""
+
+    code = "consent_already_granted"
+
+
+class ConsentMemberErased(Conflict):
+    """The member was erased: nothing more is recorded about them."""
+
+    code = "member_erased"
+
+
+class ConsentItemOpenEnded(Conflict):
+    """The item declares no maximum duration: parrain records no open-ended consent."""
+
+    code = "consent_open_ended"

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import (
+    select,
+)
 from sqlalchemy.orm import Session
 
-from parrain.consent.models import ConsentDeclaration, ConsentNotice
+from parrain.campaigns.models import Campaign
+from parrain.consent.models import ConsentDeclaration, ConsentEvent, ConsentGrant, ConsentNotice
+from parrain.db.session import DriverCursor
+from parrain.referrals.models import Enrolment
 
 
 def latest_declaration(session: Session, campaign_id: UUID) -> ConsentDeclaration | None:
@@ -45,6 +55,242 @@ def notice(session: Session, declaration_id: UUID, language: str) -> ConsentNoti
     return session.scalars(statement).one_or_none()
 
 
-def add(session: Session, *rows: ConsentDeclaration | ConsentNotice) -> None:
+def add(
+    session: Session, *rows: ConsentDeclaration | ConsentNotice | ConsentEvent | ConsentGrant
+) -> None:
     session.add_all(rows)
     session.flush()
+
+
+# --- Consent events and the current state ---------------------------------------------------
+
+
+def declaration_by_id(session: Session, declaration_id: UUID) -> ConsentDeclaration | None:
+    return session.get(ConsentDeclaration, declaration_id)
+
+
+def grant_for_update(
+    session: Session,
+    *,
+    member_id: UUID,
+    campaign_id: UUID,
+    data_category: str,
+    data_use: str,
+    channel: str,
+) -> ConsentGrant | None:
+    """The current state of one consent, row-locked (PostgreSQL): changes to one consent take
+    turns; the first insert of a row is ordered by its unique key instead."""
+    statement = (
+        select(ConsentGrant)
+        .where(
+            ConsentGrant.member_id == member_id,
+            ConsentGrant.data_category == data_category,
+            ConsentGrant.data_use == data_use,
+            ConsentGrant.channel == channel,
+            ConsentGrant.campaign_id == campaign_id,
+        )
+        .with_for_update()
+    )
+    return session.scalars(statement).one_or_none()
+
+
+def was_shown(
+    session: Session,
+    *,
+    member_id: UUID,
+    declaration_id: UUID,
+    notice_sha256: str,
+    data_category: str,
+    data_use: str,
+    channel: str,
+) -> bool:
+    statement = (
+        select(ConsentEvent.id)
+        .where(
+            ConsentEvent.member_id == member_id,
+            ConsentEvent.notice_sha256 == notice_sha256,
+            ConsentEvent.declaration_id == declaration_id,
+            ConsentEvent.action == "shown",
+            ConsentEvent.data_category == data_category,
+            ConsentEvent.data_use == data_use,
+            ConsentEvent.channel == channel,
+        )
+        .limit(1)
+    )
+    return session.scalars(statement).first() is not None
+
+
+def grants_of_member(session: Session, member_id: UUID) -> list[ConsentGrant]:
+    statement = (
+        select(ConsentGrant)
+        .where(ConsentGrant.member_id == member_id)
+        .order_by(
+            ConsentGrant.campaign_id,
+            ConsentGrant.data_category,
+            ConsentGrant.data_use,
+            ConsentGrant.channel,
+        )
+    )
+    return list(session.scalars(statement))
+
+
+def events_of_member(session: Session, member_id: UUID) -> list[ConsentEvent]:
+    statement = (
+        select(ConsentEvent)
+        .where(ConsentEvent.member_id == member_id)
+        .order_by(ConsentEvent.occurred_at, ConsentEvent.id)
+    )
+    return list(session.scalars(statement))
+
+
+def enrolled_campaigns(session: Session, member_id: UUID) -> list[UUID]:
+    statement = (
+        select(Enrolment.campaign_id)
+        .where(Enrolment.member_id == member_id)
+        .order_by(Enrolment.campaign_id)
+    )
+    return list(session.scalars(statement))
+
+
+def due_grants(session: Session, *, now: datetime, limit: int) -> list[ConsentGrant]:
+    """Granted consents whose expiry has passed, locked; rows another worker holds are
+    skipped (PostgreSQL), so several workers expire different rows."""
+    statement = (
+        select(ConsentGrant)
+        .where(ConsentGrant.status == "granted", ConsentGrant.expires_at <= now)
+        .order_by(ConsentGrant.expires_at, ConsentGrant.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(statement))
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRow:
+    """One row of :func:`check_rows`. ``kind`` ``g``: a consent's current state; ``m``: the
+    member (``erased``) and, when enrolled, a campaign with its latest declaration
+    (``campaign_id``, ``declaration_id``, ``declaration_version``)."""
+
+    kind: str
+    member_id: UUID
+    campaign_id: UUID | None
+    data_category: str | None
+    data_use: str | None
+    channel: str | None
+    status: str | None
+    granted_at: datetime | None
+    expires_at: datetime | None
+    territories: list[str] | None
+    declaration_version: int | None
+    notice_sha256: str | None
+    declaration_id: UUID | None
+    erased: bool
+
+
+# The statement of check_rows, in plain SQL on the driver's cursor: SQLAlchemy's processing
+# of each value (UUIDs, timestamps, JSON) cost three times what the database took (see
+# docs/performance.md, "Consent checks"). On PostgreSQL the members are one array parameter:
+# a thousand separate parameters cost more to parse and plan than the query takes to run.
+_CHECK_SQL = """
+SELECT 'g', g.member_id, g.campaign_id, g.data_category, g.data_use, g.channel, g.status,
+       g.granted_at, g.expires_at, g.territories, g.declaration_version, g.notice_sha256,
+       g.declaration_id, NULL
+  FROM consent_grants g
+ WHERE g.member_id {among} AND g.data_category IN ({categories})
+   AND g.data_use IN ({uses})
+UNION ALL
+SELECT 'm', m.id, e.campaign_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, d.version, NULL,
+       d.id, m.erased_at
+  FROM members m
+  LEFT JOIN enrolments e ON e.member_id = m.id
+  LEFT JOIN consent_declarations d ON d.campaign_id = e.campaign_id
+   AND d.version = (SELECT max(l.version) FROM consent_declarations l
+                     WHERE l.campaign_id = e.campaign_id)
+ WHERE m.id {among}
+"""
+
+
+def _sqlite_uuid(value: Any) -> Any:
+    return None if value is None else UUID(hex=value)
+
+
+def _sqlite_time(value: Any) -> Any:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _postgresql_time(value: Any) -> Any:
+    return None if value is None else value.astimezone(UTC)
+
+
+def _same(value: Any) -> Any:  # a driver value that is already what it should be
+    return value
+
+
+def _territories(value: str | list[str] | None) -> list[str] | None:
+    """JSON text on SQLite; psycopg has already decoded it on PostgreSQL."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def check_rows(
+    session: Session,
+    *,
+    member_ids: Collection[UUID],
+    data_categories: Collection[str],
+    data_uses: Collection[str],
+) -> list[CheckRow]:
+    """Everything the checks of these members need, in one statement: their consents'
+    current state for these categories and uses, and each member (known? erased?) with every
+    campaign they are enrolled in and its latest declaration (its programme uses)."""
+    categories, uses = sorted(data_categories), sorted(data_uses)
+    with DriverCursor.of(session) as cursor:
+        if cursor.dialect == "sqlite":
+            ids: list[Any] = [member_id.hex for member_id in member_ids]
+            among = f"IN ({', '.join('?' * len(ids))})"
+            sql = _CHECK_SQL.format(
+                among=among,
+                categories=", ".join("?" * len(categories)),
+                uses=", ".join("?" * len(uses)),
+            )
+            rows = cursor.query(sql, [*ids, *categories, *uses, *ids])
+            uuid_of, time_of = _sqlite_uuid, _sqlite_time
+        else:
+            sql = _CHECK_SQL.format(
+                among="= ANY(%s)",
+                categories=", ".join(["%s"] * len(categories)),
+                uses=", ".join(["%s"] * len(uses)),
+            )
+            ids = list(member_ids)
+            rows = cursor.query(sql, [ids, *categories, *uses, ids])
+            uuid_of, time_of = _same, _postgresql_time
+    return [
+        CheckRow(
+            kind=row[0],
+            member_id=uuid_of(row[1]),
+            campaign_id=uuid_of(row[2]),
+            data_category=row[3],
+            data_use=row[4],
+            channel=row[5],
+            status=row[6],
+            granted_at=time_of(row[7]),
+            expires_at=time_of(row[8]),
+            territories=_territories(row[9]),
+            declaration_version=row[10],
+            notice_sha256=row[11],
+            declaration_id=uuid_of(row[12]),
+            erased=row[13] is not None,
+        )
+        for row in rows
+    ]
+
+
+def declaration_with_notices(
+    session: Session, declaration_id: UUID
+) -> tuple[ConsentDeclaration, str, list[ConsentNotice]] | None:
+    """A declaration, its campaign's market and its notices (all written once)."""
+    declaration = session.get(ConsentDeclaration, declaration_id)
+    if declaration is None:
+        return None
+    market = session.scalars(
+        select(Campaign.market).where(Campaign.id == declaration.campaign_id)
+    ).one()
+    return declaration, market, notices_of(session, declaration_id)

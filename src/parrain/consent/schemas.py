@@ -11,10 +11,10 @@ from __future__ import annotations
 import enum
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -195,3 +195,220 @@ class PolicyReport(BaseModel):
     version: int | None = Field(description="The declaration version checked; null if none.")
     passes: bool
     findings: list[PolicyFindingRead]
+
+
+# --- Consent events, the current state, the check --------------------------------------------
+
+#: Which screen and button a member used, e.g. ``switch:ad_photo:on``: ids, not words.
+MethodText = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=120,
+        pattern=r"^[A-Za-z0-9:._/@-]+$",
+        description="The screen and button the member used, e.g. 'switch:ad_photo:on' "
+        "(A-Z a-z 0-9 : . _ / @ -).",
+    ),
+]
+#: An ISO 3166 country code, upper case.
+TerritoryText = Annotated[
+    str, Field(min_length=2, max_length=2, pattern=r"^[A-Z]{2}$", description="ISO 3166 code.")
+]
+
+
+class ConsentAction(enum.StrEnum):
+    """What a consent event records."""
+
+    SHOWN = "shown"
+    GRANTED = "granted"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+class ConsentStatus(enum.StrEnum):
+    """Where one optional item stands for a member: never answered, yes (and soon to run out),
+    no, taken back, run out."""
+
+    NOT_ASKED = "not_asked"
+    GRANTED = "granted"
+    RENEWAL_DUE = "renewal_due"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+class CheckReason(enum.StrEnum):
+    """Why a check allows or denies: stable codes integrations may rely on."""
+
+    CONSENT_GRANTED = "consent_granted"
+    PROGRAMME_USE = "programme_use"
+    NO_CONSENT = "no_consent"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+    TERRITORY_NOT_COVERED = "territory_not_covered"
+    CHANNEL_NOT_COVERED = "channel_not_covered"
+    MEMBER_UNKNOWN = "member_unknown"
+    MEMBER_ERASED = "member_erased"
+
+
+class NoticeShownCreate(BaseModel):
+    """The member is being shown the campaign's optional consents, in ``language``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    campaign_id: UUID
+    language: NoticeLanguage
+    method: MethodText
+
+
+class ConsentChoice(BaseModel):
+    """A yes (grant) or a no (refusal) to one optional item, on one channel, as answered on
+    the notice of the campaign's latest declaration in ``language``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    campaign_id: UUID
+    data_category: TaxonomyKeyText
+    data_use: TaxonomyKeyText
+    channel: Channel
+    language: NoticeLanguage
+    method: MethodText
+
+
+class ConsentWithdrawal(BaseModel):
+    """Take back a yes: effective for the very next check."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    campaign_id: UUID
+    data_category: TaxonomyKeyText
+    data_use: TaxonomyKeyText
+    channel: Channel
+    method: MethodText
+
+
+class ConsentEventRead(BaseModel):
+    """One consent event as recorded (append-only)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: UUID
+    member_id: UUID
+    campaign_id: UUID
+    declaration_version: int
+    data_category: str
+    data_use: str
+    channel: str
+    action: ConsentAction
+    notice_sha256: str = Field(description="SHA-256 of the notice text the member was shown.")
+    language: NoticeLanguage
+    method: str
+    occurred_at: datetime
+    expires_at: datetime | None = Field(description="For a grant: when it runs out.")
+
+
+class ReceiptFile(BaseModel):
+    """A signed consent receipt as the member keeps it: the readable Kantara claims and the
+    compact JWS that proves them (ADR 13). Save it as JSON; ``parrain consent verify-receipt``
+    checks it offline."""
+
+    model_config = ConfigDict(frozen=True)
+
+    receipt: dict[str, Any]
+    jws: str
+
+
+class ConsentRecorded(BaseModel):
+    """A recorded grant, refusal or withdrawal; grants and withdrawals carry their receipt."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event: ConsentEventRead
+    receipt: ReceiptFile | None
+
+
+class NoticeShown(BaseModel):
+    """The notice to display, exactly as stored (its hash is what grants will point at), and
+    the ``shown`` events recorded: one per optional item and channel."""
+
+    model_config = ConfigDict(frozen=True)
+
+    notice: NoticeRead
+    events: list[ConsentEventRead]
+
+
+class ConsentStateRead(BaseModel):
+    """Where one optional item on one channel stands for the member."""
+
+    model_config = ConfigDict(frozen=True)
+
+    campaign_id: UUID
+    data_category: str
+    data_use: str
+    channel: str
+    status: ConsentStatus = Field(
+        description="not_asked, granted, renewal_due (granted, running out soon: ask again), "
+        "refused, withdrawn or expired (ask again to renew)."
+    )
+    renewal_due: bool = Field(description="True when the member should be asked again.")
+    declaration_version: int | None
+    notice_sha256: str | None
+    granted_at: datetime | None
+    expires_at: datetime | None
+
+
+class MemberConsentsRead(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    member_id: UUID
+    renewal_days: int = Field(description="renewal_due starts this many days before expiry.")
+    items: list[ConsentStateRead]
+
+
+class ConsentCheck(BaseModel):
+    """May this member's data of this category be used for this use, on this channel, in
+    this territory, at this time?"""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    member_id: UUID
+    data_category: TaxonomyKeyText
+    data_use: TaxonomyKeyText
+    channel: Channel
+    territory: TerritoryText
+    at: AwareDatetime | None = Field(
+        default=None, description="When the data would be used, with its time zone; default now."
+    )
+
+
+class ConsentCheckBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    checks: list[ConsentCheck] = Field(min_length=1, max_length=1000)
+
+
+class ConsentDecision(BaseModel):
+    """``allow`` or ``deny``, why, and the declaration and notice the answer rests on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    decision: Literal["allow", "deny"]
+    reason: CheckReason
+    member_id: UUID
+    data_category: str
+    data_use: str
+    channel: str
+    territory: str
+    at: datetime
+    campaign_id: UUID | None = None
+    declaration_version: int | None = None
+    notice_sha256: str | None = None
+    expires_at: datetime | None = None
+
+
+class ConsentDecisions(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    results: list[ConsentDecision] = Field(description="In the order of the checks asked.")

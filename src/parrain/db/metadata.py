@@ -11,6 +11,7 @@ import parrain.access.models
 import parrain.audit.models
 import parrain.campaigns.models
 import parrain.consent.models
+import parrain.coupons.models
 import parrain.ledger.models
 import parrain.members.models
 import parrain.outbox.models

@@ -49,6 +49,8 @@ class FrozenClock:
 
 def as_utc(moment: datetime) -> datetime:
     """Treat a naive datetime as UTC (SQLite returns naive ones) and convert aware ones."""
+    if moment.tzinfo is UTC:  # the usual case: nothing to convert
+        return moment
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)

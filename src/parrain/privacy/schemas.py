@@ -9,7 +9,7 @@ the member who invited a friend).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -105,6 +105,33 @@ class FriendRecord(BaseModel):
     welcome: list[PrizePart]
 
 
+class ConsentEventRecord(BaseModel):
+    """One consent event: a notice shown, a yes, a no, a yes taken back or run out; with the
+    hash of the exact notice the person was shown and how they answered."""
+
+    id: UUID
+    campaign_id: UUID
+    action: Literal["shown", "granted", "refused", "withdrawn", "expired"]
+    data_category: str
+    data_use: str
+    channel: str
+    declaration_version: int
+    notice_sha256: str
+    language: str
+    method: str = Field(description="the screen and button, e.g. switch:ad_photo:on")
+    occurred_at: datetime
+    expires_at: datetime | None = Field(description="for a grant: when it runs out")
+
+
+class ConsentReceiptRecord(BaseModel):
+    """A signed consent receipt as issued (the file the person can verify offline)."""
+
+    event_id: UUID
+    action: Literal["granted", "withdrawn"]
+    receipt: dict[str, Any]
+    jws: str
+
+
 class MemberExport(BaseModel):
     """Everything parrain holds about one person, machine readable (GDPR Art. 15 and 20)."""
 
@@ -120,6 +147,12 @@ class MemberExport(BaseModel):
     )
     enrolments: list[EnrolmentRecord]
     as_friend: FriendRecord | None
+    consents: list[ConsentEventRecord] = Field(
+        default_factory=list, description="every consent event about the person, oldest first"
+    )
+    receipts: list[ConsentReceiptRecord] = Field(
+        default_factory=list, description="the signed receipt of every grant and withdrawal"
+    )
 
 
 class ErasureRead(BaseModel):

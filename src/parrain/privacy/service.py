@@ -14,11 +14,14 @@ from sqlalchemy.orm import Session
 from parrain.audit import service as audit
 from parrain.campaigns import service as campaigns
 from parrain.campaigns.models import Campaign
+from parrain.consent import service as consent
 from parrain.kit.clock import Clock
 from parrain.ledger import service as ledger
 from parrain.members import service as members
 from parrain.members.service import MemberKeys
 from parrain.privacy.schemas import (
+    ConsentEventRecord,
+    ConsentReceiptRecord,
     EnrolmentRecord,
     ErasureRead,
     FriendRecord,
@@ -81,6 +84,7 @@ def export_member(
         personal_data=personal,
         enrolments=enrolments,
         as_friend=_as_friend(session, friend) if friend is not None else None,
+        **_consents(session, member_id),
     )
     audit.record(
         session=session,
@@ -201,3 +205,26 @@ def _as_friend(session: Session, friend: Friend) -> FriendRecord:
         hashed_identifiers=hashed,
         welcome=_parts(session, welcome, currency),
     )
+
+
+def _consents(
+    session: Session, member_id: UUID
+) -> dict[str, list[ConsentEventRecord] | list[ConsentReceiptRecord]]:
+    """The person's consent history and the receipts of their grants and withdrawals."""
+    history = consent.history(session=session, member_id=member_id)
+    events = [
+        ConsentEventRecord.model_validate(
+            consent.event_read(event).model_dump(exclude={"member_id"})
+        )
+        for event in history
+    ]
+    receipts = []
+    for event in history:
+        signed = consent.receipt_file(event)
+        if signed is not None:
+            receipts.append(
+                ConsentReceiptRecord.model_validate(
+                    {"event_id": event.id, "action": event.action, **signed.model_dump()}
+                )
+            )
+    return {"consents": events, "receipts": receipts}

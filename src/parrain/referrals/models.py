@@ -228,13 +228,17 @@ class Reward(Base):
 
 
 class RewardPart(Base):
-    """One transfer of a prize; its id is the pending hold's transfer id in the ledger."""
+    """One transfer of a prize; its id is the pending hold's transfer id in the ledger.
+
+    ``spent``: a posted coupon part that could not be clawed back because its coupon had
+    already been used (or had expired back into the budget)."""
 
     __tablename__ = "reward_parts"
     __table_args__ = (
         CheckConstraint("kind IN ('cash', 'coupon', 'welcome')", name="kind_known"),
         CheckConstraint(
-            "status IN ('held', 'posted', 'voided', 'clawed_back')", name="status_known"
+            "status IN ('held', 'posted', 'voided', 'clawed_back', 'spent')",
+            name="status_known",
         ),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
     )

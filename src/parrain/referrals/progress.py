@@ -34,6 +34,7 @@ from parrain.campaigns import service as campaigns
 from parrain.campaigns.errors import CampaignNotAcceptingCredit, InsufficientBudget
 from parrain.campaigns.models import Campaign
 from parrain.campaigns.schemas import CampaignStatus
+from parrain.coupons import service as coupons
 from parrain.kit.clock import Clock
 from parrain.kit.ids import derived_id
 from parrain.referrals import repository
@@ -529,6 +530,16 @@ def _settle_lost_friends(
         campaigns.settle_prize_parts(
             session=session, parts=[_part(p) for p in held], post=False, clock=clock
         )
+    spent: list[RewardPart] = []
+    if posted:
+        # A coupon already spent (or expired) took its value out of the liability: only
+        # the unspent ones (cancelled now) and cash come back to the budget; the spent ones
+        # are marked so, and not looked at again.
+        settled = coupons.cancel_for_parts(
+            session=session, reward_part_ids=[p.id for p in posted], clock=clock
+        )
+        spent = [part for part in posted if part.id in settled]
+        posted = [part for part in posted if part.id not in settled]
     if posted:
         campaigns.claw_back_prize_parts(
             session=session, campaign_id=campaign.id, parts=[_part(p) for p in posted], clock=clock
@@ -537,6 +548,8 @@ def _settle_lost_friends(
         part.status, part.settled_at = "voided", now
     for part in posted:
         part.status, part.settled_at = "clawed_back", now
+    for part in spent:
+        part.status, part.settled_at = "spent", now
     if not enough:
         reward.status = "voided" if reward.status == "held" else "clawed_back"
         reward.reason = "friends_fell_short"
@@ -548,6 +561,7 @@ def _settle_lost_friends(
         "voided" if held else "clawed_back",
         clock,
         parts=[str(part.id) for part in lost],
+        spent=[str(part.id) for part in spent],
         whole_reward=not enough,
     )
 
@@ -557,11 +571,12 @@ def release_reward(session: Session, reward_id: UUID, *, clock: Clock) -> bool:
     reward = session.get(Reward, reward_id)
     if reward is None:
         return False
-    repository.get_enrolment(session, reward.enrolment_id, for_update=True)
+    enrolment = repository.get_enrolment(session, reward.enrolment_id, for_update=True)
     session.refresh(reward)
     now = clock.now()
     if reward.status != "held" or reward.release_at is None or reward.release_at > now:
         return False
+    assert enrolment is not None  # a foreign key guarantees it
     held = [part for part in repository.parts_of(session, reward.id) if part.status == "held"]
     if held:
         campaigns.settle_prize_parts(
@@ -571,8 +586,44 @@ def release_reward(session: Session, reward_id: UUID, *, clock: Clock) -> bool:
         part.status, part.settled_at = "posted", now
     reward.status, reward.settled_at = "posted", now
     session.flush()
+    _issue_coupons(session, enrolment, held, clock)
     _record(session, reward, "posted", clock, parts=[str(part.id) for part in held])
     return True
+
+
+def _issue_coupons(
+    session: Session, enrolment: Enrolment, posted: Sequence[RewardPart], clock: Clock
+) -> None:
+    """The coupons of a posted prize: the member's coupon part, and each friend's welcome
+    (friends are members too: the coupon is theirs)."""
+    parts = [part for part in posted if part.kind in ("coupon", "welcome")]
+    if not parts:
+        return
+    friend_members = {
+        friend.id: friend.member_id
+        for friend in repository.friends_by_ids(
+            session, [p.friend_id for p in parts if p.friend_id is not None]
+        )
+    }
+    campaign = session.get(Campaign, enrolment.campaign_id)
+    assert campaign is not None  # a foreign key guarantees it
+    coupons.issue(
+        session=session,
+        campaign=campaign,
+        parts=[
+            coupons.CouponPart(
+                reward_part_id=part.id,
+                member_id=(
+                    friend_members[part.friend_id]
+                    if part.friend_id is not None
+                    else enrolment.member_id
+                ),
+                amount_minor=part.amount_minor,
+            )
+            for part in parts
+        ],
+        clock=clock,
+    )
 
 
 def release_due_rewards(session: Session, *, clock: Clock, limit: int = 100) -> int:

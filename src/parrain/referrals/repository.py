@@ -97,6 +97,12 @@ def enrolments_of_member(session: Session, member_id: UUID) -> list[Enrolment]:
     return list(session.scalars(statement))
 
 
+def friends_by_ids(session: Session, friend_ids: list[UUID]) -> list[Friend]:
+    if not friend_ids:
+        return []
+    return list(session.scalars(select(Friend).where(Friend.id.in_(friend_ids))))
+
+
 def friend_of_member(session: Session, member_id: UUID) -> Friend | None:
     """The friend row of a member who signed up through the programme (friends are members)."""
     return session.scalars(select(Friend).where(Friend.member_id == member_id)).one_or_none()

@@ -15,7 +15,16 @@ from parrain.config import Settings
 from parrain.db.session import Database
 from parrain.kit.clock import Clock
 from parrain.members.service import MemberKeys
-from parrain.web.api import audit, campaigns, consent, health, ledger, privacy, referrals
+from parrain.web.api import (
+    audit,
+    campaigns,
+    consent,
+    coupons,
+    health,
+    ledger,
+    privacy,
+    referrals,
+)
 from parrain.web.errors import install_error_handlers
 from parrain.web.middleware import BodySizeLimitMiddleware, UnexpectedErrorMiddleware
 from parrain.web.pages import links
@@ -68,6 +77,7 @@ def create_app(
         referrals.router,
         referrals.integration,
         privacy.router,
+        coupons.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(links.router)

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from uuid import UUID
 
 import httpx
 from sqlalchemy.orm import Session
 
 from parrain.audit import service as audit
 from parrain.config import WebhookSettings
+from parrain.consent import service as consent
+from parrain.coupons import service as coupons
 from parrain.db.session import Database
 from parrain.kit.clock import Clock
 from parrain.ledger import service as ledger
 from parrain.logging import get_logger
 from parrain.outbox import service as outbox
 from parrain.outbox.delivery import Endpoint, deliver_due
+from parrain.privacy import retention
 from parrain.referrals import progress
 
 _log = get_logger(__name__)
@@ -76,6 +80,23 @@ def release_held_rewards(*, database: Database, clock: Clock, batch_size: int = 
     return total
 
 
+def expire_consents(*, database: Database, clock: Clock, batch_size: int = 200) -> int:
+    """Record an ``expired`` event (and a ``consent.expired`` takedown message) for every
+    grant whose expiry has passed; return how many. One transaction per batch; several
+    workers may run it at once (each takes rows the others do not hold)."""
+    total = 0
+    while True:
+        count = database.run(
+            lambda session: consent.expire_due(session=session, clock=clock, limit=batch_size)
+        )
+        total += count
+        if count == 0:
+            break
+    if total:
+        _log.info("consents_expired", count=total)
+    return total
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookRound:
     delivered: int
@@ -101,3 +122,48 @@ def deliver_webhooks(
         delivered, failed = report.delivered, report.failed
     waiting, _done = database.read(lambda session: outbox.counts(session=session))
     return WebhookRound(delivered=delivered, failed=failed, waiting=waiting)
+
+
+def expire_coupons(*, database: Database, clock: Clock, batch_size: int = 500) -> int:
+    """Expire the prize coupons past their date, their value back to the budget (one
+    transaction per batch, audited); return how many."""
+    total = 0
+    while True:
+        count = database.run(
+            lambda session: coupons.expire_due(session=session, clock=clock, limit=batch_size)
+        )
+        total += count
+        if count == 0:
+            break
+    if total:
+        _log.info("coupons_expired", count=total)
+    return total
+
+
+def sweep_retention(
+    *, database: Database, clock: Clock, default_days: int, batch_size: int = 200
+) -> int:
+    """Erase the members whose retention has passed (ADR 14), a batch of members per
+    transaction; return how many were erased."""
+    erased = 0
+    after: UUID | None = None
+    while True:
+
+        def batch(session: Session, start: UUID | None = after) -> retention.SweepReport:
+            return retention.sweep(
+                session=session,
+                clock=clock,
+                default_days=default_days,
+                after=start,
+                limit=batch_size,
+            )
+
+        report = database.run(batch)
+        erased += len(report.erased)
+        if report.last_id is None:
+            break
+        after = report.last_id
+    if erased:
+        database.truncate_log()  # the erased keys leave the SQLite log too
+        _log.info("retention_sweep", erased=erased)
+    return erased

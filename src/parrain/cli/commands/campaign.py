@@ -45,6 +45,8 @@ OPTION_OF_FIELD = {
     "reward_coupon_minor": "--reward-coupons",
     "friend_welcome_minor": "--friend-welcome",
     "holding_days": "--holding-days",
+    "coupon_min_spend_minor": "--coupon-min-spend",
+    "coupon_valid_days": "--coupon-days",
     "attribution_model": "--attribution",
     "attribution_window_hours": "--attribution-hours",
     "new_customer_days": "--new-customer-days",
@@ -95,6 +97,12 @@ def create(
     holding_days: Annotated[
         int, typer.Option(help="Days a reward is held before it is paid (refund window).")
     ] = 7,
+    coupon_min_spend: Annotated[
+        str, typer.Option(help="Least order value a prize coupon applies to, e.g. 25.00.")
+    ] = "0",
+    coupon_days: Annotated[
+        int, typer.Option(help="Days a prize coupon can be used once issued.")
+    ] = 90,
     attribution: Annotated[
         str, typer.Option(help="Which click earns a friend: last_click or first_click.")
     ] = "last_click",
@@ -135,6 +143,10 @@ def create(
         reward_coupon_minor=parse_amount(reward_coupons, code, option="--reward-coupons").minor,
         friend_welcome_minor=parse_amount(friend_welcome, code, option="--friend-welcome").minor,
         holding_days=holding_days,
+        coupon_min_spend_minor=parse_amount(
+            coupon_min_spend, code, option="--coupon-min-spend"
+        ).minor,
+        coupon_valid_days=coupon_days,
         attribution_model=attribution.strip(),
         attribution_window_hours=attribution_hours,
         new_customer_days=new_customer_days,
@@ -338,6 +350,11 @@ def _details(campaign: CampaignRead) -> Table:
         ("Reward", _reward(campaign)),
         ("Friend welcome", welcome),
         ("Holding period", f"{campaign.holding_days} days"),
+        (
+            "Coupons",
+            f"valid {campaign.coupon_valid_days} days, on orders of at least "
+            f"{_money(campaign, campaign.coupon_min_spend_minor)}",
+        ),
         (
             "Attribution",
             f"{campaign.attribution_model.replace('_', ' ')} within "

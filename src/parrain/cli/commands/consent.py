@@ -1,5 +1,6 @@
 """``parrain consent``: declare a campaign's data use from a JSON file, check it against the
-policy, and print the notices rendered from it."""
+policy, print the notices rendered from it; verify a consent receipt offline and print the
+public key that verifies receipts."""
 
 from __future__ import annotations
 
@@ -15,15 +16,23 @@ from parrain.cli.output import EXIT_PROBLEM, console, describe_validation, repor
 from parrain.cli.state import resolve_campaign, state_of
 from parrain.consent import service as consent
 from parrain.consent.errors import InvalidDeclaration
+from parrain.consent.receipts import verify_receipt_file
 from parrain.consent.schemas import (
     DeclarationCreate,
     DeclarationRead,
     NoticeLanguage,
     PolicyReport,
 )
+from parrain.kit.crypto import (
+    encode_public_key,
+    load_verification_keys,
+    verification_keys,
+)
+from parrain.kit.errors import InvalidKeyMaterial
 
 app = typer.Typer(
-    help="Consent: data-use declarations, the policy, the notices.", no_args_is_help=True
+    help="Consent: data-use declarations, the policy, the notices, receipts.",
+    no_args_is_help=True,
 )
 
 CampaignArgument = Annotated[
@@ -189,3 +198,64 @@ def notice(
         f"{formula} {found.readability.score:.1f}",
         err=True,
     )
+
+
+#: Largest public-key file read, in bytes.
+MAX_KEY_FILE_BYTES = 65_536
+
+
+def _key_text(value: str) -> str:
+    """A ``--public-key`` value: the key itself (base64url or PEM), or a file of keys."""
+    path = Path(value)
+    try:
+        if path.is_file():
+            if path.stat().st_size > MAX_KEY_FILE_BYTES:
+                raise InvalidKeyMaterial(f"{path}: larger than {MAX_KEY_FILE_BYTES} bytes")
+            return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InvalidKeyMaterial(
+            f"{path}: cannot be read ({error.strerror or 'I/O error'})"
+        ) from None
+    except UnicodeDecodeError:
+        raise InvalidKeyMaterial(f"{path}: not UTF-8 text") from None
+    return value
+
+
+@app.command("verify-receipt")
+@reports_errors
+def verify_receipt(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The receipt file (or bare JWS).")],
+    public_keys: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--public-key",
+            metavar="KEY",
+            help="A trusted public key (base64url or PEM), or a file of them; repeatable. "
+            "Default: the public key of the configured signing key.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Check a consent receipt offline, with nothing but public keys, and say what was agreed.
+    A receipt that does not verify exits 2 with the reason's code."""
+    state = state_of(ctx)
+    if public_keys:
+        trusted = load_verification_keys("\n".join(_key_text(value) for value in public_keys))
+    else:
+        trusted = verification_keys(state.settings.crypto.build_signing_key())
+    verified = verify_receipt_file(file, trusted)
+    out = console()
+    out.print(f"The receipt verifies (key {verified.kid}).")
+    out.print(verified.summary)
+
+
+@app.command("public-key")
+@reports_errors
+def public_key(ctx: typer.Context) -> None:
+    """Print the public key that verifies the receipts this deployment signs (base64url of
+    the raw Ed25519 key, for regulators and members); its kid goes to stderr."""
+    key = state_of(ctx).settings.crypto.build_signing_key()
+    typer.echo(encode_public_key(key.public_key))
+    note = " (the public DEVELOPMENT key: what it signs proves nothing)" if key.development else ""
+    typer.echo(f"kid {key.kid}{note}", err=True)

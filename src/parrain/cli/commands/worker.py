@@ -1,10 +1,13 @@
 """``parrain worker``: the background jobs (voiding timed-out pending transfers, posting
-held rewards whose holding period has passed, delivering the outbox's webhooks)."""
+held rewards whose holding period has passed (and issuing their coupons), expiring consents
+and coupons whose time is up, erasing members whose retention has passed (hourly), delivering
+the outbox's webhooks)."""
 
 from __future__ import annotations
 
 import signal
 import threading
+from datetime import timedelta
 from typing import Annotated
 
 import httpx
@@ -14,11 +17,17 @@ from parrain.cli.output import console, reports_errors
 from parrain.cli.state import state_of
 from parrain.worker.jobs import (
     deliver_webhooks,
+    expire_consents,
+    expire_coupons,
     expire_pending_transfers,
     release_held_rewards,
+    sweep_retention,
 )
 
 app = typer.Typer(help="Background jobs.", no_args_is_help=True)
+
+#: How often a running worker sweeps for members whose retention has passed.
+RETENTION_SWEEP_EVERY = timedelta(hours=1)
 
 
 @app.command()
@@ -38,10 +47,21 @@ def run(
     if not once:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: stop.set())
+    next_sweep = state.clock.now()
     with httpx.Client() as client:
         while True:
             expired = expire_pending_transfers(database=state.database, clock=state.clock)
             released = release_held_rewards(database=state.database, clock=state.clock)
+            consents = expire_consents(database=state.database, clock=state.clock)
+            expired_coupons = expire_coupons(database=state.database, clock=state.clock)
+            erased = 0
+            if state.clock.now() >= next_sweep:  # the retention sweep reads every member
+                erased = sweep_retention(
+                    database=state.database,
+                    clock=state.clock,
+                    default_days=state.settings.consent.max_days,
+                )
+                next_sweep = state.clock.now() + RETENTION_SWEEP_EVERY
             hooks = deliver_webhooks(
                 database=state.database,
                 clock=state.clock,
@@ -50,6 +70,8 @@ def run(
             )
             out.print(
                 f"expired pending transfers: {expired}; rewards posted: {released}; "
+                f"consents expired: {consents}; coupons expired: {expired_coupons}; "
+                f"members erased (retention): {erased}; "
                 f"webhooks delivered: {hooks.delivered}, failed: {hooks.failed}, "
                 f"waiting: {hooks.waiting}"
             )

@@ -158,38 +158,47 @@ class ControllerAddress:
 class Controller:
     """A company responsible for the use (a Kantara ``piiControllers`` entry): its legal
     name and how to reach its privacy contact. These are the company's details, not the
-    member's."""
+    member's.
+
+    Kantara asks for the contact, address, email and phone; a data-use declaration names
+    controllers by legal name only, so each of them may be left out (``None``) and is then
+    absent from the claims rather than invented. A present value is checked as before.
+    """
 
     name: str
-    contact: str
-    address: ControllerAddress
-    email: str
-    phone: str
+    contact: str | None = None
+    address: ControllerAddress | None = None
+    email: str | None = None
+    phone: str | None = None
     url: str | None = None
     on_behalf: bool = False
 
     def __post_init__(self) -> None:
         _require_text(self.name, "controller name")
-        _require_text(self.contact, "controller contact")
-        if not isinstance(self.address, ControllerAddress):
+        if self.contact is not None:
+            _require_text(self.contact, "controller contact")
+        if self.address is not None and not isinstance(self.address, ControllerAddress):
             raise InvalidInput("controller address must be a ControllerAddress")
-        email = _require_text(self.email, "controller email")
-        if "@" not in email or " " in email:
-            raise InvalidInput("controller email must be an email address")
-        _require_text(self.phone, "controller phone", limit=40)
+        if self.email is not None:
+            email = _require_text(self.email, "controller email")
+            if "@" not in email or " " in email:
+                raise InvalidInput("controller email must be an email address")
+        if self.phone is not None:
+            _require_text(self.phone, "controller phone", limit=40)
         if self.url is not None:
             _require_url(self.url, "controller url")
         _require_bool(self.on_behalf, "controller on_behalf")
 
     def claims(self) -> dict[str, Any]:
-        claims: dict[str, Any] = {
-            "piiController": self.name,
-            "onBehalf": self.on_behalf,
-            "contact": self.contact,
-            "address": self.address.claims(),
-            "email": self.email,
-            "phone": self.phone,
-        }
+        claims: dict[str, Any] = {"piiController": self.name, "onBehalf": self.on_behalf}
+        if self.contact is not None:
+            claims["contact"] = self.contact
+        if self.address is not None:
+            claims["address"] = self.address.claims()
+        if self.email is not None:
+            claims["email"] = self.email
+        if self.phone is not None:
+            claims["phone"] = self.phone
         if self.url is not None:
             claims["piiControllerUrl"] = self.url
         return claims

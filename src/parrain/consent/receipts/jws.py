@@ -274,6 +274,12 @@ def _objects(obj: Mapping[str, Any], key: str, where: str) -> list[dict[str, Any
     return items
 
 
+def _optional_text(obj: Mapping[str, Any], key: str, where: str) -> str | None:
+    """A text field that may be absent (a controller's contact details); present, it must be
+    text: ``null`` is not how parrain writes an absent field."""
+    return _field(obj, key, str, where) if key in obj else None
+
+
 def _uuid(text: str, name: str) -> UUID:
     try:
         return UUID(text)
@@ -298,24 +304,26 @@ def _receipt_from_claims(claims: dict[str, Any]) -> Receipt:
     controllers = []
     for index, entry in enumerate(_objects(claims, "piiControllers", "")):
         where = f"piiControllers[{index}]."
-        address = _field(entry, "address", dict, where)
-        at = f"{where}address."
-        url = entry.get("piiControllerUrl")
-        region = address.get("addressRegion")
+        address = None
+        if "address" in entry:
+            fields = _field(entry, "address", dict, where)
+            at = f"{where}address."
+            region = fields.get("addressRegion")
+            address = ControllerAddress(
+                street=_field(fields, "streetAddress", str, at),
+                locality=_field(fields, "addressLocality", str, at),
+                postal_code=_field(fields, "postalCode", str, at),
+                country=_field(fields, "addressCountry", str, at),
+                region=None if region is None else _field(fields, "addressRegion", str, at),
+            )
         controllers.append(
             Controller(
                 name=_field(entry, "piiController", str, where),
-                contact=_field(entry, "contact", str, where),
-                address=ControllerAddress(
-                    street=_field(address, "streetAddress", str, at),
-                    locality=_field(address, "addressLocality", str, at),
-                    postal_code=_field(address, "postalCode", str, at),
-                    country=_field(address, "addressCountry", str, at),
-                    region=None if region is None else _field(address, "addressRegion", str, at),
-                ),
-                email=_field(entry, "email", str, where),
-                phone=_field(entry, "phone", str, where),
-                url=None if url is None else _field(entry, "piiControllerUrl", str, where),
+                contact=_optional_text(entry, "contact", where),
+                address=address,
+                email=_optional_text(entry, "email", where),
+                phone=_optional_text(entry, "phone", where),
+                url=_optional_text(entry, "piiControllerUrl", where),
                 on_behalf=_field(entry, "onBehalf", bool, where),
             )
         )
