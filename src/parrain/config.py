@@ -326,6 +326,47 @@ class WebhookSettings(BaseSettings):
         return self
 
 
+class PayoutSettings(BaseSettings):
+    """The payout worker: where PayPal is, and what is worth a payout (ADR 18)."""
+
+    model_config = SettingsConfigDict(env_prefix="PARRAIN_PAYOUTS_", extra="ignore")
+
+    paypal_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s#]+$",
+        description=(
+            "PayPal's API root (live, sandbox, or `parrain "
+            "fake-paypal`'s). Unset: the payout job does nothing and says so."
+        ),
+    )
+    paypal_client_id: SecretStr | None = Field(
+        default=None, description="OAuth2 client id of the PayPal app (kept out of logs too)."
+    )
+    paypal_client_secret: SecretStr | None = Field(
+        default=None, description="OAuth2 client secret of the PayPal app."
+    )
+    min_amount_minor: int = Field(
+        default=100,
+        ge=1,
+        description="A member's cash in a currency is paid once it reaches this (minor units).",
+    )
+    max_batch_items: int = Field(
+        default=15_000, ge=1, le=15_000, description="Items per PayPal batch (PayPal: 15,000)."
+    )
+    lease_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86_400,
+        description=(
+            "How long a worker holds a batch it sends or polls; a crashed worker's batches "
+            "are taken over once it has passed."
+        ),
+    )
+    request_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=300, description="How long one request to PayPal may take."
+    )
+
+
 class Settings(BaseSettings):
     """All of parrain's settings. Build with ``get_settings()`` or explicitly in tests."""
 
@@ -350,6 +391,10 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = Field(
         default_factory=WebhookSettings,
         description="Webhook delivery of the outbox's messages to integrations.",
+    )
+    payouts: PayoutSettings = Field(
+        default_factory=PayoutSettings,
+        description="Paying members' cash to PayPal (the payout worker).",
     )
     actor: str = Field(
         default="operator:cli",

@@ -17,6 +17,7 @@ from parrain.cli.commands import (
     fake_paypal,
     ledger,
     member,
+    payouts,
     referral,
     worker,
 )
@@ -41,6 +42,7 @@ app.add_typer(referral.app, name="referral")
 app.add_typer(member.app, name="member")
 app.add_typer(worker.app, name="worker")
 app.add_typer(apikey.app, name="apikey")
+app.add_typer(payouts.app, name="payouts")
 app.command("demo")(demo.demo)
 app.command("serve")(demo.serve)
 app.command("fake-paypal")(fake_paypal.fake_paypal)

@@ -15,6 +15,7 @@ import parrain.coupons.models
 import parrain.ledger.models
 import parrain.members.models
 import parrain.outbox.models
+import parrain.payouts.models
 import parrain.referrals.models  # noqa: F401
 from parrain.db.base import Base
 

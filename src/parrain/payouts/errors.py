@@ -139,3 +139,9 @@ class PayPalUnexpectedResponse(PayPalError):
     """PayPal answered something its published API does not describe."""
 
     code = "paypal_unexpected_response"
+
+
+class PayoutsNotConfigured(InvalidInput):
+    """PayPal's endpoint or credentials are not set (``PARRAIN_PAYOUTS_PAYPAL_*``)."""
+
+    code = "payouts_not_configured"

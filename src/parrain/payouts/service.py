@@ -1,0 +1,623 @@
+"""Payout operations on our side: collect members' posted cash into batches, hold it in the
+payout clearing account, record what PayPal said, and post or void accordingly. Callers
+pass a session; nothing here commits and nothing here talks to the network (the worker in
+:mod:`parrain.payouts.worker` does, between transactions). See ADR 18.
+
+Money moves (ledger accounts named by reference, one per currency):
+
+* prepare: each reward part's amount, campaign ``cash_payable`` → ``payouts:clearing:<cur>``,
+  **pending**, id ``derived_id("payout_hold", item, part)``; one linked chain per item;
+* SUCCESS: the item's holds are **posted** and its total moves clearing →
+  ``payouts:paypal_settlement:<cur>`` (id ``derived_id("payout_settle", item)``), linked;
+* FAILED, RETURNED, BLOCKED, REFUNDED, REVERSED (before SUCCESS), UNCLAIMED after 32 days,
+  or an item PayPal never received: the holds are **voided**, the cash is the member's again
+  and its parts are payable by a later item.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy.orm import Session
+
+from parrain.audit import service as audit
+from parrain.db.locks import lock_names
+from parrain.kit.clock import Clock
+from parrain.kit.ids import derived_id, new_id
+from parrain.kit.money import Money
+from parrain.kit.pii import Pii
+from parrain.ledger import service as ledger
+from parrain.ledger.errors import LedgerError
+from parrain.ledger.postings import Account, Phase, TransferRequest
+from parrain.ledger.schemas import AccountCreate
+from parrain.logging import get_logger
+from parrain.members import service as members
+from parrain.members.service import MemberKeys
+from parrain.outbox import service as outbox
+from parrain.payouts import repository
+from parrain.payouts.models import PayoutBatch, PayoutItem, PayoutItemPart
+from parrain.payouts.providers.paypal_wire import (
+    MAX_BATCH_ITEMS,
+    BatchDetails,
+    CreatedBatch,
+    ItemStatus,
+    PayoutBatchRequest,
+    PayoutItemRequest,
+    PayoutItemResult,
+    RecipientType,
+)
+from parrain.payouts.providers.paypal_wire import BatchStatus as PayPalBatchStatus
+from parrain.payouts.schemas import BatchStatus, PrepareReport, SettleReport
+from parrain.payouts.schemas import ItemStatus as OurItemStatus
+
+_log = get_logger(__name__)
+
+SYSTEM_ACTOR = "system:payouts"
+CLEARING_KIND = "payout_clearing"
+SETTLEMENT_KIND = "paypal_settlement"
+ATTENTION_TOPIC = "payout.receiver_needs_attention"
+#: PayPal turns an unclaimed payout into RETURNED after 30 days (and we void it then). Should
+#: it still say UNCLAIMED later, we void it ourselves after a margin: voiding while the member
+#: can still claim it could pay twice.
+UNCLAIMED_VOID_AFTER = timedelta(days=32)
+ITEM_NOTE = "Your Cash Rewards prize"
+EMAIL_SUBJECT = "You have a Cash Rewards payout"
+
+#: Outcomes that give the money back to the member (if the item was not paid yet).
+VOIDING = frozenset(
+    {
+        ItemStatus.FAILED,
+        ItemStatus.RETURNED,
+        ItemStatus.BLOCKED,
+        ItemStatus.REFUNDED,
+        ItemStatus.REVERSED,
+    }
+)
+#: Outcomes after which the member should check their PayPal receiver.
+RECEIVER_PROBLEMS = frozenset(
+    {ItemStatus.FAILED, ItemStatus.RETURNED, ItemStatus.BLOCKED, ItemStatus.UNCLAIMED}
+)
+RECEIVER_PROBLEM_REASONS = frozenset(
+    {status.value.lower() for status in RECEIVER_PROBLEMS} | {"not_sent", "receiver_refused"}
+)
+_FINAL_BATCH = frozenset(
+    {PayPalBatchStatus.SUCCESS, PayPalBatchStatus.DENIED, PayPalBatchStatus.CANCELED}
+)
+_PHONE = re.compile(r"\+?[0-9][0-9 ().-]{5,}")
+
+
+def clearing_reference(currency: str) -> str:
+    return f"payouts:clearing:{currency}"
+
+
+def settlement_reference(currency: str) -> str:
+    return f"payouts:paypal_settlement:{currency}"
+
+
+def sender_batch_id(batch_id: UUID) -> str:
+    """PayPal's only deduplication key: derived from our batch, never invented per attempt."""
+    return f"parrain-{batch_id.hex}"
+
+
+def hold_transfer_id(item_id: UUID, reward_part_id: UUID) -> UUID:
+    return derived_id("payout_hold", item_id, reward_part_id)
+
+
+def settle_transfer_id(item_id: UUID) -> UUID:
+    return derived_id("payout_settle", item_id)
+
+
+def recipient_type_of(receiver: str) -> RecipientType:
+    if "@" in receiver:
+        return RecipientType.EMAIL
+    if _PHONE.fullmatch(receiver.strip()):
+        return RecipientType.PHONE
+    return RecipientType.PAYPAL_ID
+
+
+def system_account(
+    *, session: Session, reference: str, kind: str, currency: str, clock: Clock
+) -> Account:
+    """The account named ``reference``, created on first use."""
+    found = ledger.find_account(session=session, reference=reference)
+    if found is not None:
+        return found
+    return ledger.create_account(
+        session=session,
+        account_in=AccountCreate(currency=currency, kind=kind, reference=reference),
+        clock=clock,
+    )
+
+
+# --- prepare --------------------------------------------------------------------------------
+
+
+def _receiver_seal_hash(session: Session, member_id: UUID) -> str | None:
+    """The hash of the member's sealed receiver, None without one or once erased. Read
+    sealed: nothing is decrypted."""
+    row = members.get_row(session=session, member_id=member_id)
+    if row.wrapped_key is None or row.paypal_receiver is None:
+        return None
+    return hashlib.sha256(row.paypal_receiver).hexdigest()
+
+
+def _awaits_fix(session: Session, member_id: UUID, currency: str, seal_hash: str) -> bool:
+    """Their last payout came back for a receiver problem and the receiver was not set
+    again since: paying it again would only come back again."""
+    last = repository.latest_item_of(session, member_id, currency)
+    return (
+        last is not None
+        and last.status == OurItemStatus.VOIDED.value
+        and last.void_reason in RECEIVER_PROBLEM_REASONS
+        and last.receiver_seal_hash == seal_hash
+    )
+
+
+def prepare_batches(
+    *,
+    session: Session,
+    clock: Clock,
+    min_amount_minor: int,
+    max_batch_items: int = MAX_BATCH_ITEMS,
+) -> PrepareReport:
+    """Collect every member's posted, unpaid cash (per currency, across campaigns) of at
+    least ``min_amount_minor`` into new ``prepared`` batches, holding each part's amount in
+    the clearing account with a pending transfer. Members without a PayPal receiver (or
+    erased) are skipped and counted; so are amounts below the minimum."""
+    lock_names(session, ["payouts:prepare"])  # one collector at a time on PostgreSQL
+    now = clock.now()
+    owed: dict[tuple[UUID, str], list[repository.PayablePart]] = defaultdict(list)
+    for part in repository.payable_parts(session):
+        owed[(part.member_id, part.currency)].append(part)
+    skipped = below = refused = 0
+    by_currency: dict[str, list[list[repository.PayablePart]]] = defaultdict(list)
+    seals: dict[UUID, str | None] = {}
+    awaiting = 0
+    for (member_id, currency), parts in owed.items():
+        if sum(p.amount_minor for p in parts) < min_amount_minor:
+            below += 1
+            continue
+        if member_id not in seals:
+            seals[member_id] = _receiver_seal_hash(session, member_id)
+        seal_hash = seals[member_id]
+        if seal_hash is None:
+            skipped += 1
+            continue
+        if _awaits_fix(session, member_id, currency, seal_hash):
+            awaiting += 1
+            continue
+        by_currency[currency].append(parts)
+    batch_ids: list[UUID] = []
+    item_total = 0
+    size = max(1, min(max_batch_items, MAX_BATCH_ITEMS))
+    for currency in sorted(by_currency):
+        clearing = system_account(
+            session=session,
+            reference=clearing_reference(currency),
+            kind=CLEARING_KIND,
+            currency=currency,
+            clock=clock,
+        )
+        system_account(
+            session=session,
+            reference=settlement_reference(currency),
+            kind=SETTLEMENT_KIND,
+            currency=currency,
+            clock=clock,
+        )
+        groups = by_currency[currency]
+        for start in range(0, len(groups), size):
+            chunk = groups[start : start + size]
+            item_ids = [new_id() for _ in chunk]
+            chains = [
+                [
+                    TransferRequest(
+                        id=hold_transfer_id(item_id, part.reward_part_id),
+                        kind="payout_hold",
+                        debit_account_id=part.cash_payable_account_id,
+                        credit_account_id=clearing.id,
+                        amount=part.amount_minor,
+                        currency=currency,
+                        phase=Phase.PENDING,
+                    )
+                    for part in parts
+                ]
+                for item_id, parts in zip(item_ids, chunk, strict=True)
+            ]
+            results = ledger.create_chains(session=session, chains=chains, clock=clock)
+            batch_id = new_id()
+            items: list[PayoutItem] = []
+            item_parts: list[PayoutItemPart] = []
+            for item_id, parts, result in zip(item_ids, chunk, results, strict=True):
+                if isinstance(result, LedgerError):
+                    refused += 1
+                    _log.warning("payout_item_refused_by_ledger", code=result.code)
+                    continue
+                items.append(
+                    PayoutItem(
+                        id=item_id,
+                        batch_id=batch_id,
+                        member_id=parts[0].member_id,
+                        currency=currency,
+                        amount_minor=sum(p.amount_minor for p in parts),
+                        sender_item_id=item_id.hex,
+                        status=OurItemStatus.PENDING.value,
+                        receiver_seal_hash=seals[parts[0].member_id] or "",
+                        created_at=now,
+                    )
+                )
+                item_parts.extend(
+                    PayoutItemPart(
+                        transfer_id=hold_transfer_id(item_id, part.reward_part_id),
+                        item_id=item_id,
+                        reward_part_id=part.reward_part_id,
+                        open_part_id=part.reward_part_id,
+                        campaign_id=part.campaign_id,
+                        cash_payable_account_id=part.cash_payable_account_id,
+                        amount_minor=part.amount_minor,
+                    )
+                    for part in parts
+                )
+            if not items:
+                continue
+            batch = PayoutBatch(
+                id=batch_id,
+                sender_batch_id=sender_batch_id(batch_id),
+                currency=currency,
+                status=BatchStatus.PREPARED.value,
+                item_count=len(items),
+                total_minor=sum(item.amount_minor for item in items),
+                attempts=0,
+                created_at=now,
+            )
+            repository.add_all(session, [batch])
+            repository.add_all(session, items)
+            repository.add_all(session, item_parts)
+            audit.record(
+                session=session,
+                actor=SYSTEM_ACTOR,
+                action="payout.batch_prepared",
+                subject=f"payout_batch:{batch_id}",
+                details={
+                    "currency": currency,
+                    "items": len(items),
+                    "total_minor": batch.total_minor,
+                },
+                clock=clock,
+            )
+            batch_ids.append(batch_id)
+            item_total += len(items)
+    return PrepareReport(
+        batch_ids=batch_ids,
+        items=item_total,
+        skipped_no_receiver=skipped,
+        awaiting_receiver_fix=awaiting,
+        below_minimum=below,
+        refused_by_ledger=refused,
+    )
+
+
+# --- submit ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A batch leased to one worker until ``lease_until``."""
+
+    batch_id: UUID
+    sender_batch_id: str
+    payout_batch_id: str | None
+    attempts: int
+    lease_until: datetime
+
+
+def claim_batch(
+    *,
+    session: Session,
+    status: BatchStatus,
+    owner: str,
+    lease: timedelta,
+    clock: Clock,
+    exclude: Collection[UUID] = (),
+) -> Claim | None:
+    """Lease the oldest batch in ``status`` that no live worker holds (see the repository)."""
+    now = clock.now()
+    batch = repository.claim_batch(
+        session, status=status.value, now=now, lease_until=now + lease, owner=owner, exclude=exclude
+    )
+    if batch is None:
+        return None
+    if status is BatchStatus.PREPARED:
+        batch.attempts += 1  # counted before the send: a crash during it still counts
+    return Claim(
+        batch_id=batch.id,
+        sender_batch_id=batch.sender_batch_id,
+        payout_batch_id=batch.payout_batch_id,
+        attempts=batch.attempts,
+        lease_until=now + lease,
+    )
+
+
+def build_request(*, session: Session, batch_id: UUID, keys: MemberKeys) -> PayoutBatchRequest:
+    """The request for a prepared batch, receivers decrypted in memory only. An item whose
+    member has no receiver any more (removed, erased) is left out: PayPal never sees it, and
+    the poll voids it once PayPal's batch is complete."""
+    batch = repository.get_batch(session, batch_id)
+    if batch is None:
+        raise LookupError(f"payout batch {batch_id} does not exist")
+    requests: list[PayoutItemRequest] = []
+    for item in repository.items_of(session, batch_id):
+        if item.status != OurItemStatus.PENDING.value:
+            continue
+        row = members.get_row(session=session, member_id=item.member_id)
+        if row.wrapped_key is None or row.paypal_receiver is None:
+            continue
+        receiver = members.to_read(row, keys).paypal_receiver
+        if receiver is None:
+            continue
+        requests.append(
+            PayoutItemRequest(
+                receiver=Pii(receiver.reveal()),
+                amount=Money(item.amount_minor, item.currency),
+                sender_item_id=item.sender_item_id,
+                recipient_type=recipient_type_of(receiver.reveal()),
+                note=ITEM_NOTE,
+            )
+        )
+    return PayoutBatchRequest(
+        sender_batch_id=batch.sender_batch_id, items=requests, email_subject=EMAIL_SUBJECT
+    )
+
+
+def record_submitted(
+    *, session: Session, batch_id: UUID, created: CreatedBatch, owner: str, clock: Clock
+) -> None:
+    """PayPal has the batch: keep its id; the batch is polled from now on."""
+    batch = repository.get_batch(session, batch_id, for_update=True)
+    if batch is None or batch.status != BatchStatus.PREPARED.value:
+        return  # another worker recorded it (its lease had passed ours)
+    batch.status = BatchStatus.SUBMITTED.value
+    batch.payout_batch_id = created.payout_batch_id
+    batch.paypal_status = created.batch_status.value
+    batch.submitted_at = clock.now()
+    batch.last_error = None
+    repository.release_lease(session, batch, owner)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=SYSTEM_ACTOR,
+        action="payout.batch_submitted",
+        subject=f"payout_batch:{batch_id}",
+        details={"payout_batch_id": created.payout_batch_id, "recovered": created.recovered},
+        clock=clock,
+    )
+
+
+def record_attempt_failed(*, session: Session, batch_id: UUID, code: str, owner: str) -> None:
+    """The send did not get through (or its answer is unknown): the batch stays prepared and
+    is sent again, under the same ``sender_batch_id``, by whoever claims it next."""
+    batch = repository.get_batch(session, batch_id, for_update=True)
+    if batch is None:
+        return
+    batch.last_error = code[:64]
+    repository.release_lease(session, batch, owner)
+    session.flush()
+
+
+def deny_batch(
+    *,
+    session: Session,
+    batch_id: UUID,
+    code: str,
+    owner: str,
+    clock: Clock,
+    refused_sender_item_ids: Collection[str] = (),
+) -> int:
+    """PayPal refused the request itself (nothing was created): void every item. The items
+    whose receiver PayPal named (``refused_sender_item_ids``) are receiver problems: their
+    members are asked to fix it and are not sent again before they do; the others are paid
+    in a later batch."""
+    batch = repository.get_batch(session, batch_id, for_update=True)
+    if batch is None or batch.status != BatchStatus.PREPARED.value:
+        return 0
+    voided = 0
+    items = repository.items_of(session, batch_id)
+    parts = repository.parts_of(session, [item.id for item in items])
+    for item in items:
+        if item.status != OurItemStatus.PENDING.value:
+            continue
+        if item.sender_item_id in refused_sender_item_ids:
+            _void_item(session, item, parts[item.id], reason="receiver_refused", clock=clock)
+            _ask_for_attention(session, item, "RECEIVER_REFUSED", clock)
+        else:
+            _void_item(session, item, parts[item.id], reason="batch_refused", clock=clock)
+        voided += 1
+    batch.status = BatchStatus.DENIED.value
+    batch.last_error = code[:64]
+    batch.settled_at = clock.now()
+    repository.release_lease(session, batch, owner)
+    session.flush()
+    audit.record(
+        session=session,
+        actor=SYSTEM_ACTOR,
+        action="payout.batch_denied",
+        subject=f"payout_batch:{batch_id}",
+        details={"code": code, "voided": voided},
+        clock=clock,
+    )
+    return voided
+
+
+# --- settle ---------------------------------------------------------------------------------
+
+
+def _post_item(
+    session: Session, item: PayoutItem, parts: Iterable[PayoutItemPart], clock: Clock
+) -> None:
+    clearing = ledger.find_account(session=session, reference=clearing_reference(item.currency))
+    settlement = ledger.find_account(session=session, reference=settlement_reference(item.currency))
+    # Both are created with the batch.
+    assert clearing is not None
+    assert settlement is not None
+    requests = [
+        TransferRequest(
+            id=derived_id("post", part.transfer_id),
+            kind="payout_post",
+            phase=Phase.POST_PENDING,
+            pending_id=part.transfer_id,
+        )
+        for part in parts
+    ]
+    requests.append(
+        TransferRequest(
+            id=settle_transfer_id(item.id),
+            kind="payout_settle",
+            debit_account_id=clearing.id,
+            credit_account_id=settlement.id,
+            amount=item.amount_minor,
+            currency=item.currency,
+        )
+    )
+    ledger.create_linked(session=session, transfers=requests, clock=clock)
+    item.status, item.settled_at = OurItemStatus.PAID.value, clock.now()
+
+
+def _void_item(
+    session: Session,
+    item: PayoutItem,
+    parts: Iterable[PayoutItemPart],
+    *,
+    reason: str,
+    clock: Clock,
+) -> None:
+    requests = [
+        TransferRequest(
+            id=derived_id("void", part.transfer_id),
+            kind="payout_void",
+            phase=Phase.VOID_PENDING,
+            pending_id=part.transfer_id,
+        )
+        for part in parts
+    ]
+    if requests:
+        ledger.create_linked(session=session, transfers=requests, clock=clock)
+    item.status, item.settled_at = OurItemStatus.VOIDED.value, clock.now()
+    item.void_reason = reason
+    repository.close_parts(session, item.id)
+
+
+def _ask_for_attention(session: Session, item: PayoutItem, status: str, clock: Clock) -> None:
+    outbox.enqueue(
+        session=session,
+        topic=ATTENTION_TOPIC,
+        payload={
+            "member_id": str(item.member_id),
+            "payout_item_id": str(item.id),
+            "status": status,
+            "currency": item.currency,
+        },
+        clock=clock,
+    )
+
+
+def apply_batch(
+    *, session: Session, batch_id: UUID, details: BatchDetails, owner: str, clock: Clock
+) -> SettleReport:
+    """Settle each pending item as PayPal's batch says; the batch is ``settled`` once no
+    item is pending. Items already settled are left alone, so a repeated poll is harmless."""
+    batch = repository.get_batch(session, batch_id, for_update=True)
+    if batch is None or batch.status != BatchStatus.SUBMITTED.value:
+        return SettleReport()
+    now = clock.now()
+    by_sender: Mapping[str | None, PayoutItemResult] = {
+        result.sender_item_id: result for result in details.items
+    }
+    complete = details.header.batch_status in _FINAL_BATCH or (
+        details.header.batch_status is not PayPalBatchStatus.PENDING and details.is_settled
+    )
+    denied = details.header.batch_status in (PayPalBatchStatus.DENIED, PayPalBatchStatus.CANCELED)
+    items = [i for i in repository.items_of(session, batch_id) if i.status == "pending"]
+    parts = repository.parts_of(session, [item.id for item in items])
+    paid = voided = waiting = 0
+    for item in items:
+        result = by_sender.get(item.sender_item_id)
+        if result is None:
+            if denied:  # PayPal refused the whole batch: nothing of it was paid
+                _void_item(session, item, parts[item.id], reason="batch_denied", clock=clock)
+                voided += 1
+            elif complete:  # PayPal's batch is whole and this item is not in it: never sent
+                _void_item(session, item, parts[item.id], reason="not_sent", clock=clock)
+                _ask_for_attention(session, item, "NOT_SENT", clock)
+                voided += 1
+            else:
+                waiting += 1
+            continue
+        status = result.transaction_status
+        item.paypal_status = status.value
+        item.payout_item_id = result.payout_item_id
+        item.transaction_id = result.transaction_id
+        item.error_name = result.error_name[:64] if result.error_name else None
+        if result.amount != Money(item.amount_minor, item.currency):
+            _log.error("payout_amount_mismatch", payout_item_id=str(item.id))
+            waiting += 1  # an operator decides; reconciliation lists it
+            continue
+        unclaimed_too_long = (
+            status is ItemStatus.UNCLAIMED
+            and batch.submitted_at is not None
+            and now >= batch.submitted_at + UNCLAIMED_VOID_AFTER
+        )
+        if status is ItemStatus.SUCCESS:
+            _post_item(session, item, parts[item.id], clock)
+            paid += 1
+        elif status in VOIDING or unclaimed_too_long:
+            _void_item(session, item, parts[item.id], reason=status.value.lower(), clock=clock)
+            if status in RECEIVER_PROBLEMS:
+                _ask_for_attention(session, item, status.value, clock)
+            voided += 1
+        else:
+            waiting += 1
+    batch.paypal_status = details.header.batch_status.value
+    settled = waiting == 0
+    if settled:
+        batch.status, batch.settled_at = BatchStatus.SETTLED.value, now
+        audit.record(
+            session=session,
+            actor=SYSTEM_ACTOR,
+            action="payout.batch_settled",
+            subject=f"payout_batch:{batch_id}",
+            details={"payout_batch_id": batch.payout_batch_id},
+            clock=clock,
+        )
+    repository.release_lease(session, batch, owner)
+    session.flush()
+    return SettleReport(paid=paid, voided=voided, waiting=waiting, batch_settled=settled)
+
+
+def release(*, session: Session, batch_id: UUID, owner: str, code: str | None = None) -> None:
+    """Give a leased batch back (a poll that failed): the next round takes it again."""
+    batch = repository.get_batch(session, batch_id, for_update=True)
+    if batch is None:
+        return
+    if code is not None:
+        batch.last_error = code[:64]
+    repository.release_lease(session, batch, owner)
+    session.flush()
+
+
+def in_flight(*, session: Session) -> int:
+    """Batches not settled yet (prepared or submitted)."""
+    return len(
+        repository.list_batches(
+            session, statuses=[BatchStatus.PREPARED.value, BatchStatus.SUBMITTED.value]
+        )
+    )
+
+
+def count_batches(*, session: Session, status: BatchStatus) -> int:
+    return len(repository.list_batches(session, statuses=[status.value]))

@@ -1,0 +1,80 @@
+"""Reconciliation finds each kind of difference between our books and PayPal's."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from parrain.db.session import Database
+from parrain.kit.clock import FrozenClock
+from parrain.payouts.models import PayoutBatch, PayoutItem
+from parrain.payouts.providers.fake import FakePayPal
+from parrain.payouts.providers.paypal import PayPalClient
+from tests.payouts.test_worker_support import drain, items, reconciled, run, settings_for, winners
+
+
+def _codes(database: Database, client: PayPalClient) -> list[str]:
+    return sorted(d.code for d in reconciled(database, client).differences)
+
+
+def test_a_batch_paypal_does_not_know_is_listed(
+    database: Database, clock: FrozenClock, fake: FakePayPal, client: PayPalClient
+) -> None:
+    winners(database, clock, 2)
+    drain(database, clock, client, settings_for(fake))
+    database.run(lambda s: s.execute(update(PayoutBatch).values(payout_batch_id="FAKEB99999999")))
+    assert _codes(database, client) == ["batch_missing_at_paypal"]
+
+
+def test_a_settled_item_whose_transfers_are_still_pending_is_listed(
+    database: Database, clock: FrozenClock, fake: FakePayPal, client: PayPalClient
+) -> None:
+    people = winners(database, clock, 2)
+    run(database, clock, client, settings_for(fake))  # sent; PayPal: PENDING
+    database.run(
+        lambda s: s.execute(
+            update(PayoutItem)
+            .where(PayoutItem.member_id == people[0].member_id)
+            .values(status="paid")
+        )
+    )
+    codes = _codes(database, client)
+    assert codes == [
+        "clearing_mismatch",
+        "hold_status_mismatch",
+        "item_status_mismatch",
+        "settlement_mismatch",
+    ]
+
+
+def test_an_amount_that_differs_from_paypals_is_listed(
+    database: Database, clock: FrozenClock, fake: FakePayPal, client: PayPalClient
+) -> None:
+    people = winners(database, clock, 2)
+    run(database, clock, client, settings_for(fake))
+    database.run(
+        lambda s: s.execute(
+            update(PayoutItem)
+            .where(PayoutItem.member_id == people[1].member_id)
+            .values(amount_minor=1999)
+        )
+    )
+    codes = _codes(database, client)
+    assert "amount_mismatch" in codes
+    assert "item_parts_mismatch" in codes
+    # The worker does not settle an item whose amount PayPal disagrees with.
+    fake.settle_after = timedelta(0)
+    run(database, clock, client, settings_for(fake))
+    assert {i.member_id: i.status for i in items(database)}[people[1].member_id] == "pending"
+
+
+def test_a_clean_run_gives_totals_per_currency(
+    database: Database, clock: FrozenClock, fake: FakePayPal, client: PayPalClient
+) -> None:
+    winners(database, clock, 3)
+    run(database, clock, client, settings_for(fake))
+    report = reconciled(database, client)
+    assert report.differences == []
+    [gbp] = report.totals
+    assert (gbp.pending_items, gbp.pending_minor, gbp.paid_items) == (3, 6000, 0)
