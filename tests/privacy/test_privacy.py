@@ -241,3 +241,15 @@ def test_after_erasure_nothing_of_the_person_is_left_in_the_raw_database(
     left = [blob for blob in sealed if any(form in after for form in _forms(blob))]
     assert left == [], "an erased member's key or sealed field is still in the database"
     assert programme.discrepancies() == []
+
+
+def test_the_export_lists_the_persons_coupons(database: Database, clock: FrozenClock) -> None:
+    programme = Programme.launch(database, clock)
+    enrolment = _winner(programme)
+    assert _export(database, enrolment.member_id, clock).coupons == []  # held: none yet
+    clock.advance(timedelta(days=8))
+    assert programme.release_due() == 1
+    export = _export(database, enrolment.member_id, clock)
+    [coupon] = export.coupons
+    assert (coupon.amount_minor, coupon.currency, coupon.status) == (3000, "GBP", "issued")
+    assert export.payouts == []  # nothing paid to PayPal yet

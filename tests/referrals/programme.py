@@ -210,7 +210,8 @@ class Programme:
 
     def _id(self, kind: str) -> str:
         self._events += 1
-        return f"evt-{kind}-{self._events}-{new_id().hex[:8]}"
+        # The id's random tail: its head is a timestamp, the same for drivers made together.
+        return f"evt-{kind}-{self._events}-{new_id().hex[-12:]}"
 
     def install(
         self,

@@ -132,6 +132,34 @@ class ConsentReceiptRecord(BaseModel):
     jws: str
 
 
+class CouponRecord(BaseModel):
+    """A prize coupon of the person's and what became of it."""
+
+    code: str
+    campaign_id: UUID
+    amount_minor: int
+    currency: str
+    min_spend_minor: int
+    status: str
+    issued_at: datetime
+    expires_at: datetime
+    redeemed_order_id: str | None
+    settled_at: datetime | None
+
+
+class PayoutRecord(BaseModel):
+    """A payment of the person's cash to PayPal (the receiver itself is in personal_data)."""
+
+    payout_item_id: UUID
+    amount_minor: int
+    currency: str
+    status: str
+    paypal_status: str | None
+    void_reason: str | None
+    created_at: datetime
+    settled_at: datetime | None
+
+
 class MemberExport(BaseModel):
     """Everything parrain holds about one person, machine readable (GDPR Art. 15 and 20)."""
 
@@ -152,6 +180,12 @@ class MemberExport(BaseModel):
     )
     receipts: list[ConsentReceiptRecord] = Field(
         default_factory=list, description="the signed receipt of every grant and withdrawal"
+    )
+    coupons: list[CouponRecord] = Field(
+        default_factory=list, description="the person's prize coupons and their state"
+    )
+    payouts: list[PayoutRecord] = Field(
+        default_factory=list, description="every payment of their cash to PayPal, oldest first"
     )
 
 

@@ -15,19 +15,23 @@ from parrain.audit import service as audit
 from parrain.campaigns import service as campaigns
 from parrain.campaigns.models import Campaign
 from parrain.consent import service as consent
+from parrain.coupons import service as coupons
 from parrain.kit.clock import Clock
 from parrain.ledger import service as ledger
 from parrain.members import service as members
 from parrain.members.service import MemberKeys
+from parrain.payouts import repository as payouts
 from parrain.privacy.schemas import (
     ConsentEventRecord,
     ConsentReceiptRecord,
+    CouponRecord,
     EnrolmentRecord,
     ErasureRead,
     FriendRecord,
     InvitedFriend,
     LedgerEntry,
     MemberExport,
+    PayoutRecord,
     PersonalData,
     Prize,
     PrizePart,
@@ -85,6 +89,34 @@ def export_member(
         enrolments=enrolments,
         as_friend=_as_friend(session, friend) if friend is not None else None,
         **_consents(session, member_id),
+        coupons=[
+            CouponRecord(
+                code=coupon.code,
+                campaign_id=coupon.campaign_id,
+                amount_minor=coupon.amount_minor,
+                currency=coupon.currency,
+                min_spend_minor=coupon.min_spend_minor,
+                status=coupon.status,
+                issued_at=coupon.issued_at,
+                expires_at=coupon.expires_at,
+                redeemed_order_id=coupon.redeemed_order_id,
+                settled_at=coupon.settled_at,
+            )
+            for coupon in coupons.of_member(session=session, member_id=member_id)
+        ],
+        payouts=[
+            PayoutRecord(
+                payout_item_id=item.id,
+                amount_minor=item.amount_minor,
+                currency=item.currency,
+                status=item.status,
+                paypal_status=item.paypal_status,
+                void_reason=item.void_reason,
+                created_at=item.created_at,
+                settled_at=item.settled_at,
+            )
+            for item in payouts.items_of_member(session, member_id)
+        ],
     )
     audit.record(
         session=session,
