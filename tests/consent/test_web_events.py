@@ -11,8 +11,6 @@ from uuid import UUID
 import pytest
 from fastapi.testclient import TestClient
 
-from parrain.access import service as access
-from parrain.access.schemas import ApiKeyCreate
 from parrain.config import CryptoSettings, ReferralSettings, Settings
 from parrain.consent.receipts import verify_receipt
 from parrain.db.session import Database
@@ -24,7 +22,7 @@ from parrain.web.app import create_app
 from tests.consent import consents
 from tests.consent.consents import ADS, OPERATIONS, PHOTO, USERNAME
 from tests.referrals.programme import Programme
-from tests.web.helpers import error_of
+from tests.web.helpers import api_key_headers, error_of
 
 
 @pytest.fixture
@@ -37,21 +35,9 @@ def client(database: Database, clock: FrozenClock) -> Iterator[TestClient]:
         yield test_client
 
 
-def _key(database: Database, clock: FrozenClock, scope: str) -> dict[str, str]:
-    created = database.run(
-        lambda s: access.create_api_key(
-            session=s,
-            key_in=ApiKeyCreate(name=f"marketplace-{scope}", scopes=[scope]),
-            actor="operator:test",
-            clock=clock,
-        )
-    )
-    return {"Authorization": f"Bearer {created.key}"}
-
-
 @pytest.fixture
 def key(database: Database, clock: FrozenClock) -> dict[str, str]:
-    return _key(database, clock, "consent")
+    return api_key_headers(database, clock, "consent")
 
 
 @pytest.fixture
@@ -203,6 +189,6 @@ def test_errors_have_stable_codes(
     assert error_of(naive, 422)["code"] == "invalid_request"
     no_key = client.post("/v1/consent/check", json=_check(member_id))
     assert error_of(no_key, 401)["code"] == "invalid_api_key"
-    events_key = _key(database, clock, "events")
+    events_key = api_key_headers(database, clock, "events")
     wrong_scope = client.post("/v1/consent/check", json=_check(member_id), headers=events_key)
     assert error_of(wrong_scope, 403)["code"] == "api_key_scope_denied"

@@ -7,7 +7,25 @@ from typing import Any
 from fastapi.testclient import TestClient
 from httpx import Response
 
+from parrain.access import service as access
+from parrain.access.schemas import ApiKeyCreate
 from parrain.consent.service import programme_declaration
+from parrain.db.session import Database
+from parrain.kit.clock import FrozenClock
+
+
+def api_key_headers(database: Database, clock: FrozenClock, *scopes: str) -> dict[str, str]:
+    """A new integration key granted ``scopes``, as the request header that presents it."""
+    created = database.run(
+        lambda s: access.create_api_key(
+            session=s,
+            key_in=ApiKeyCreate(name=f"marketplace-{'-'.join(scopes)}", scopes=list(scopes)),
+            actor="operator:test",
+            clock=clock,
+        )
+    )
+    return {"Authorization": f"Bearer {created.key}"}
+
 
 #: One prize of the UK campaign: 5.00 GBP cash + 5.00 GBP in coupons.
 PRIZE_MINOR = 1000

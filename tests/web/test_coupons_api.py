@@ -7,24 +7,10 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
-from parrain.access import service as access
-from parrain.access.schemas import ApiKeyCreate
 from parrain.db.session import Database
 from parrain.kit.clock import FrozenClock
 from tests.referrals.programme import Programme, friend_names
-from tests.web.helpers import error_of
-
-
-def _key(database: Database, clock: FrozenClock) -> dict[str, str]:
-    created = database.run(
-        lambda s: access.create_api_key(
-            session=s,
-            key_in=ApiKeyCreate(name="checkout", scopes=["events"]),
-            actor="operator:test",
-            clock=clock,
-        )
-    )
-    return {"Authorization": f"Bearer {created.key}"}
+from tests.web.helpers import api_key_headers, error_of
 
 
 def test_the_checkout_reads_and_redeems_a_prize_coupon(
@@ -35,7 +21,7 @@ def test_the_checkout_reads_and_redeems_a_prize_coupon(
     programme.invite_many(ann, friend_names("f", 5))
     clock.advance(timedelta(days=8))
     assert programme.release_due() == 1
-    key = _key(database, clock)
+    key = api_key_headers(database, clock, "events")
 
     listed = client.get(f"/v1/members/{ann.member_id}/coupons", headers=key)
     assert listed.status_code == 200, listed.text

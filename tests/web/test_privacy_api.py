@@ -8,25 +8,11 @@ from uuid import UUID
 import pytest
 from fastapi.testclient import TestClient
 
-from parrain.access import service as access
-from parrain.access.schemas import ApiKeyCreate
 from parrain.audit import service as audit
 from parrain.db.session import Database
 from parrain.kit.clock import FrozenClock
 from tests.referrals.programme import Programme, friend_names
-from tests.web.helpers import error_of
-
-
-def _key(database: Database, clock: FrozenClock, scope: str) -> dict[str, str]:
-    created = database.run(
-        lambda s: access.create_api_key(
-            session=s,
-            key_in=ApiKeyCreate(name=f"marketplace-{scope}", scopes=[scope]),
-            actor="operator:test",
-            clock=clock,
-        )
-    )
-    return {"Authorization": f"Bearer {created.key}"}
+from tests.web.helpers import api_key_headers, error_of
 
 
 @pytest.fixture
@@ -40,7 +26,7 @@ def member_id(database: Database, clock: FrozenClock) -> UUID:
 def test_a_member_exports_then_is_erased_and_the_export_says_so(
     client: TestClient, database: Database, clock: FrozenClock, member_id: UUID
 ) -> None:
-    key = _key(database, clock, "privacy")
+    key = api_key_headers(database, clock, "privacy")
     response = client.get(f"/v1/members/{member_id}/export", headers=key)
     assert response.status_code == 200, response.text
     assert response.headers["cache-control"] == "no-store"
@@ -80,13 +66,13 @@ def test_privacy_needs_a_privacy_key_and_a_known_member(
 ) -> None:
     path = f"/v1/members/{member_id}/export"
     assert error_of(client.get(path), 401)["code"] == "invalid_api_key"
-    events_only = _key(database, clock, "events")
+    events_only = api_key_headers(database, clock, "events")
     assert error_of(client.get(path, headers=events_only), 403)["code"] == "api_key_scope_denied"
     assert (
         error_of(client.post(f"/v1/members/{member_id}/erasure", headers=events_only), 403)["code"]
         == "api_key_scope_denied"
     )
-    key = _key(database, clock, "privacy")
+    key = api_key_headers(database, clock, "privacy")
     unknown = client.get(f"/v1/members/{UUID(int=5)}/export", headers=key)
     assert error_of(unknown, 404)["code"] == "member_not_found"
     bad = client.post("/v1/members/not-a-uuid/erasure", headers=key)

@@ -10,30 +10,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from parrain.access import service as access
-from parrain.access.schemas import ApiKeyCreate
 from parrain.db.session import Database
 from parrain.kit.clock import FrozenClock
-from tests.web.helpers import create_campaign, declare_programme, error_of
+from tests.web.helpers import api_key_headers, create_campaign, declare_programme, error_of
 
 PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
 
 
-def _api_key(database: Database, clock: FrozenClock, *scopes: str) -> dict[str, str]:
-    created = database.run(
-        lambda s: access.create_api_key(
-            session=s,
-            key_in=ApiKeyCreate(name=f"marketplace-{'-'.join(scopes)}", scopes=list(scopes)),
-            actor="operator:test",
-            clock=clock,
-        )
-    )
-    return {"Authorization": f"Bearer {created.key}"}
-
-
 @pytest.fixture
 def key(database: Database, clock: FrozenClock) -> dict[str, str]:
-    return _api_key(database, clock, "events")
+    return api_key_headers(database, clock, "events")
 
 
 def _live_campaign(client: TestClient, **rules: Any) -> dict[str, Any]:
@@ -98,7 +84,7 @@ def test_enrolment_needs_an_events_key(
     missing = client.post(path, json=_member("ann"))
     assert error_of(missing, 401)["code"] == "invalid_api_key"
     assert missing.headers["www-authenticate"] == "Bearer"
-    consent_only = _api_key(database, clock, "consent")
+    consent_only = api_key_headers(database, clock, "consent")
     denied = client.post(path, json=_member("ann"), headers=consent_only)
     assert error_of(denied, 403)["code"] == "api_key_scope_denied"
 

@@ -279,10 +279,6 @@ def erase(*, session: Session, member_id: UUID, clock: Clock) -> tuple[datetime,
     return now, False
 
 
-def is_erased(*, session: Session, member_id: UUID) -> bool:
-    return _load(session, member_id).erased_at is not None
-
-
 def get_row(*, session: Session, member_id: UUID) -> Member:
     """The member's row as stored (sealed fields, hashes): for domains that decide
     themselves what to decrypt, such as an export."""
