@@ -7,6 +7,8 @@ Secrets come only from the environment or a file, never from the database.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -23,6 +25,11 @@ from parrain.kit.crypto import (
     development_signing_key,
 )
 from parrain.kit.errors import InvalidKeyMaterial, KeysNotConfigured
+
+#: The public development key of the pages' cookies: anyone can forge a session under it.
+DEVELOPMENT_SESSION_KEY = b"parrain-development-session-key-not-secret"
+#: The public development secret of member tokens: anyone can mint a token under it.
+DEVELOPMENT_MEMBER_TOKEN_SECRET = b"parrain-development-member-token-secret-not-secret"
 
 
 class DatabaseSettings(BaseSettings):
@@ -345,6 +352,16 @@ class PayoutSettings(BaseSettings):
     paypal_client_secret: SecretStr | None = Field(
         default=None, description="OAuth2 client secret of the PayPal app."
     )
+    paypal_webhook_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9]+$",
+        max_length=50,
+        description=(
+            "The id PayPal gave the webhook that calls `POST /v1/paypal/webhooks`: every "
+            "notification is verified with PayPal under it. Unset: notifications are refused "
+            "(503) and PayPal sends them again later."
+        ),
+    )
     min_amount_minor: int = Field(
         default=100,
         ge=1,
@@ -365,6 +382,197 @@ class PayoutSettings(BaseSettings):
     request_timeout_seconds: float = Field(
         default=30.0, gt=0, le=300, description="How long one request to PayPal may take."
     )
+
+
+class WebSettings(BaseSettings):
+    """The pages: cookies of member and operator sessions."""
+
+    model_config = SettingsConfigDict(env_prefix="PARRAIN_WEB_", extra="ignore")
+
+    session_key: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "HMAC key that signs session cookies of the pages: at least 32 random bytes in "
+            "standard base64 (openssl rand -base64 32). Changing it signs every member out."
+        ),
+    )
+    session_key_file: Path | None = Field(
+        default=None,
+        description=(
+            "File holding the session key. Setting both this and PARRAIN_WEB_SESSION_KEY is "
+            "refused."
+        ),
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description=(
+            "Mark cookies Secure (sent over HTTPS only). Turn off only to serve the pages over "
+            "plain HTTP on a loopback address (the demo and the tests do)."
+        ),
+    )
+    link_rate_per_minute: int = Field(
+        default=120,
+        ge=1,
+        description=(
+            "Visits of sponsorship links (/r/{code}) one client address may make per minute, "
+            "on average, per API process."
+        ),
+    )
+    link_burst: int = Field(
+        default=30, ge=1, description="Link visits one client address may make at once."
+    )
+    sign_in_rate_per_minute: int = Field(
+        default=10,
+        ge=1,
+        description=(
+            "Operator sign-in attempts one client address may make per minute, on average, "
+            "per API process (each account also locks after repeated failures)."
+        ),
+    )
+    sign_in_burst: int = Field(
+        default=5, ge=1, description="Sign-in attempts one client address may make at once."
+    )
+
+    def session_key_bytes(self, crypto: CryptoSettings) -> bytes:
+        """The configured session key; a fixed development key only when ``crypto`` allows
+        development keys and none is set."""
+        text = _secret_text(
+            inline=self.session_key, file=self.session_key_file, variable="PARRAIN_WEB_SESSION_KEY"
+        )
+        if text is None:
+            if crypto.allow_development_keys:
+                return DEVELOPMENT_SESSION_KEY
+            raise KeysNotConfigured(
+                "no session key is configured: set PARRAIN_WEB_SESSION_KEY or "
+                "PARRAIN_WEB_SESSION_KEY_FILE (development only: "
+                "PARRAIN_CRYPTO_ALLOW_DEVELOPMENT_KEYS=true)"
+            )
+        try:
+            key = base64.b64decode(text.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidKeyMaterial("PARRAIN_WEB_SESSION_KEY is not standard base64") from None
+        if len(key) < 32:
+            raise InvalidKeyMaterial("PARRAIN_WEB_SESSION_KEY must hold at least 32 bytes")
+        return key
+
+
+class ConsoleSettings(BaseSettings):
+    """The operator console: how long a sign-in lasts and when repeated failures lock an
+    account (ADR 20)."""
+
+    model_config = SettingsConfigDict(env_prefix="PARRAIN_CONSOLE_", extra="ignore")
+
+    session_hours: int = Field(
+        default=12,
+        ge=1,
+        le=24 * 30,
+        description=(
+            "Longest an operator stays signed in, in hours, however active: then they sign in "
+            "again. The session cookie expires at the same time."
+        ),
+    )
+    idle_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description=(
+            "An operator who has opened no console page for this many minutes is signed out."
+        ),
+    )
+    lockout_threshold: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description=(
+            "Consecutive wrong passwords after which an account is locked. A successful "
+            "sign-in resets the count."
+        ),
+    )
+    lockout_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=24 * 60,
+        description=(
+            "How long a locked account refuses every sign-in, even with the right password, "
+            "in minutes; then it gets a fresh count of attempts."
+        ),
+    )
+
+
+class MemberTokenSettings(BaseSettings):
+    """The member token the marketplace's backend signs to open a member's pages (ADR 21),
+    and the session those pages then keep."""
+
+    model_config = SettingsConfigDict(env_prefix="PARRAIN_MEMBERS_", extra="ignore")
+
+    token_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description=(
+            "HMAC-SHA256 secret shared with the marketplace's backend, which signs member "
+            "tokens with it: at least 32 random bytes in standard base64 (openssl rand "
+            "-base64 32). Changing it refuses every token signed with the old one."
+        ),
+    )
+    token_secret_file: Path | None = Field(
+        default=None,
+        description=(
+            "File holding the member token secret. Setting both this and "
+            "PARRAIN_MEMBERS_TOKEN_SECRET is refused."
+        ),
+    )
+    token_max_lifetime_seconds: int = Field(
+        default=600,
+        ge=30,
+        le=600,
+        description=(
+            "The longest lifetime (exp - iat) of a member token accepted, in seconds: at "
+            "most ten minutes."
+        ),
+    )
+    token_clock_skew_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=60,
+        description=(
+            "How far the marketplace's clock may be from ours when checking a token's "
+            "iat/nbf/exp, in seconds (at most 60)."
+        ),
+    )
+    session_seconds: int = Field(
+        default=3600,
+        ge=300,
+        le=4 * 3600,
+        description=(
+            "How long a member's page session lasts after they entered with a token, in "
+            "seconds (about an hour); then they open the pages from the app again."
+        ),
+    )
+
+    def token_secret_bytes(self, crypto: CryptoSettings) -> bytes:
+        """The configured token secret; a fixed development secret only when ``crypto``
+        allows development keys and none is set."""
+        text = _secret_text(
+            inline=self.token_secret,
+            file=self.token_secret_file,
+            variable="PARRAIN_MEMBERS_TOKEN_SECRET",
+        )
+        if text is None:
+            if crypto.allow_development_keys:
+                return DEVELOPMENT_MEMBER_TOKEN_SECRET
+            raise KeysNotConfigured(
+                "no member token secret is configured: set PARRAIN_MEMBERS_TOKEN_SECRET or "
+                "PARRAIN_MEMBERS_TOKEN_SECRET_FILE (development only: "
+                "PARRAIN_CRYPTO_ALLOW_DEVELOPMENT_KEYS=true)"
+            )
+        try:
+            secret = base64.b64decode(text.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidKeyMaterial(
+                "PARRAIN_MEMBERS_TOKEN_SECRET is not standard base64"
+            ) from None
+        if len(secret) < 32:
+            raise InvalidKeyMaterial("PARRAIN_MEMBERS_TOKEN_SECRET must hold at least 32 bytes")
+        return secret
 
 
 class Settings(BaseSettings):
@@ -395,6 +603,17 @@ class Settings(BaseSettings):
     payouts: PayoutSettings = Field(
         default_factory=PayoutSettings,
         description="Paying members' cash to PayPal (the payout worker).",
+    )
+    web: WebSettings = Field(
+        default_factory=WebSettings, description="The member pages and the operator console."
+    )
+    members: MemberTokenSettings = Field(
+        default_factory=MemberTokenSettings,
+        description="The member token the marketplace signs, and the member pages' session.",
+    )
+    console: ConsoleSettings = Field(
+        default_factory=ConsoleSettings,
+        description="Operator sign-in: session lifetime, idle timeout and lockout.",
     )
     actor: str = Field(
         default="operator:cli",

@@ -15,13 +15,20 @@ from parrain.db.session import Database
 from parrain.kit.clock import FrozenClock
 from parrain.web.app import create_app
 from tests.consent.declarations import clause_of_the_case, draft_campaign, honest, programme_items
-from tests.web.helpers import error_of
+from tests.web.helpers import error_of, operator_headers
 
 
 @pytest.fixture
-def client(database: Database, clock: FrozenClock) -> Iterator[TestClient]:
+def admin(database: Database, clock: FrozenClock) -> dict[str, str]:
+    """An administrator's token: declaring is part of the management API."""
+    return operator_headers(database, clock, "admin")
+
+
+@pytest.fixture
+def client(database: Database, clock: FrozenClock, admin: dict[str, str]) -> Iterator[TestClient]:
     settings = Settings(crypto=CryptoSettings(allow_development_keys=True))
-    with TestClient(create_app(database=database, clock=clock, settings=settings)) as test_client:
+    app = create_app(database=database, clock=clock, settings=settings)
+    with TestClient(app, headers=admin) as test_client:
         yield test_client
 
 
@@ -184,13 +191,14 @@ def test_what_does_not_exist_is_404_by_kind(client: TestClient, campaign_id: str
 
 
 def test_the_app_s_limits_apply_to_its_policy_report(
-    database: Database, clock: FrozenClock, campaign_id: str
+    database: Database, clock: FrozenClock, campaign_id: str, admin: dict[str, str]
 ) -> None:
     settings = Settings(
         crypto=CryptoSettings(allow_development_keys=True),
         consent=ConsentSettings(max_advertising_days=30),
     )
-    with TestClient(create_app(database=database, clock=clock, settings=settings)) as client:
+    app = create_app(database=database, clock=clock, settings=settings)
+    with TestClient(app, headers=admin) as client:
         put(client, campaign_id, body(honest().items))
         report = client.get(f"/v1/campaigns/{campaign_id}/declaration/policy").json()
     assert [f["code"] for f in report["findings"]] == ["duration_too_long"]

@@ -28,7 +28,7 @@ from parrain.kit.ids import new_id
 from parrain.ledger import repository
 from parrain.ledger import service as ledger
 from parrain.ledger.models import LedgerTransfer
-from parrain.ledger.postings import Failed, Result, TransferRequest
+from parrain.ledger.postings import Delta, Failed, Result, TransferRequest
 from parrain.ledger.schemas import AccountCreate
 from tests.ledger.model import (
     CLOCK_STEPS,
@@ -105,6 +105,20 @@ def test_the_service_matches_the_rules_and_keeps_the_books(
         assert accounts == books.accounts
         assert transfers == books.transfers
         assert problems == []
+        # Each account's balances replayed from its transfers end where the stored ones are.
+        histories = database.read(
+            lambda s: {a: ledger.balance_history(session=s, account_id=a) for a in books.accounts}
+        )
+        for account_id, history in histories.items():
+            stored = books.accounts[account_id]
+            last = history[-1].balances if history else Delta()
+            assert last == Delta(
+                stored.debits_pending,
+                stored.debits_posted,
+                stored.credits_pending,
+                stored.credits_posted,
+            )
+            assert [point.at for point in history] == sorted({point.at for point in history})
 
     rows_before = database.read(_transfer_rows)
     replays: list[TransferRequest] = list(books.applied.values())

@@ -5,6 +5,11 @@ response body the fake sends is validated against the response schema the spec g
 operation and status (or the operation's ``default``), and the conftest fails the test if one
 does not validate. The token endpoint is not in PayPal's Payouts description; its answers are
 checked against the OAuth2 (RFC 6749 §5.1) fields instead.
+
+Nor are the webhooks: the event envelope and the ``verify-webhook-signature`` request and
+response are checked against schemas transcribed by hand below from PayPal's Webhooks API
+description (``notifications_webhooks_v1``: ``event``, ``verify_webhook_signature``,
+``verify_webhook_signature_response``; ``link_description`` for the links).
 """
 
 from __future__ import annotations
@@ -44,6 +49,73 @@ _TOKEN_ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+_LINK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["href", "rel"],
+    "properties": {
+        "href": {"type": "string"},
+        "rel": {"type": "string"},
+        "method": {
+            "type": "string",
+            "enum": ["GET", "POST", "PUT", "DELETE", "HEAD", "CONNECT", "OPTIONS", "PATCH"],
+        },
+    },
+}
+#: ``event``, with what PayPal's Payouts events always carry made required.
+EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "create_time", "resource_type", "event_type", "summary", "resource"],
+    "properties": {
+        "id": {"type": "string"},
+        "create_time": {"type": "string", "format": "date-time"},
+        "resource_type": {"type": "string", "enum": ["payouts", "payouts_item"]},
+        "event_version": {"type": "string", "pattern": "^([0-9]+.[0-9]+)$"},
+        "event_type": {"type": "string"},
+        "summary": {"type": "string"},
+        "resource_version": {"type": "string", "pattern": "^([0-9]+.[0-9]+)$"},
+        "resource": {"type": "object", "additionalProperties": True},
+        "links": {"type": "array", "items": _LINK_SCHEMA},
+    },
+}
+_TOKEN_PATTERN = r"^(?!\d+$)\w+\S+"
+VERIFY_REQUEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "auth_algo",
+        "cert_url",
+        "transmission_id",
+        "transmission_sig",
+        "transmission_time",
+        "webhook_id",
+        "webhook_event",
+    ],
+    "properties": {
+        "auth_algo": {"type": "string", "maxLength": 100, "pattern": "^[a-zA-Z0-9]+$"},
+        "cert_url": {"type": "string", "maxLength": 500, "format": "uri"},
+        "transmission_id": {"type": "string", "maxLength": 50, "pattern": _TOKEN_PATTERN},
+        "transmission_sig": {"type": "string", "maxLength": 500, "pattern": _TOKEN_PATTERN},
+        "transmission_time": {"type": "string", "maxLength": 100, "format": "date-time"},
+        "webhook_id": {"type": "string", "maxLength": 50, "pattern": "^[a-zA-Z0-9]+$"},
+        "webhook_event": EVENT_SCHEMA,
+    },
+}
+VERIFY_RESPONSE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["verification_status"],
+    "properties": {"verification_status": {"type": "string", "enum": ["SUCCESS", "FAILURE"]}},
+}
+
+
+def hand_problems(schema: dict[str, Any], body: Any) -> str | None:
+    """Why ``body`` does not validate against one of the hand-transcribed schemas, or None."""
+    validator = OAS30ReadValidator(schema, format_checker=oas30_format_checker)
+    error = best_match(validator.iter_errors(body))
+    if error is None:
+        return None
+    where = "/".join(str(part) for part in error.absolute_path)
+    return f"at /{where}: {error.message[:300]}"
+
+
 def _with_components(schema: dict[str, Any]) -> dict[str, Any]:
     """A schema whose ``#/components/...`` references resolve inside PayPal's spec."""
     return {**schema, "components": load_spec()["components"]}
@@ -54,6 +126,11 @@ def response_validator(endpoint: Endpoint, status: int) -> OAS30ReadValidator:
     if endpoint is Endpoint.TOKEN:
         schema = _TOKEN_SCHEMA if status == 200 else _TOKEN_ERROR_SCHEMA
         return OAS30ReadValidator(schema, format_checker=oas30_format_checker)
+    if endpoint is Endpoint.VERIFY_WEBHOOK:
+        if status == 200:
+            return OAS30ReadValidator(VERIFY_RESPONSE_SCHEMA, format_checker=oas30_format_checker)
+        endpoint = Endpoint.CREATE_BATCH  # its ``default``: PayPal's common error document
+        status = 0
     path, method = _OPERATIONS[endpoint]
     responses = load_spec()["paths"][path][method]["responses"]
     response = responses.get(str(status), responses["default"])

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from parrain.cli.app import app
@@ -83,5 +84,14 @@ def test_fake_paypal_command_starts_and_answers_a_token_request(tmp_path: Path) 
 
 def test_a_bad_outcome_rule_is_refused_with_exit_2() -> None:
     result = CliRunner().invoke(app, ["fake-paypal", "--port", "0", "--outcome", "x=MAYBE"])
+    assert result.exit_code == 2
+    assert "error [invalid_input]" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "option", [["--webhook-url", "ftp://example.org/hook"], ["--webhook-id", "not-an-id!"]]
+)
+def test_a_bad_webhook_option_is_refused_with_exit_2(option: list[str]) -> None:
+    result = CliRunner().invoke(app, ["fake-paypal", "--port", "0", *option])
     assert result.exit_code == 2
     assert "error [invalid_input]" in result.stderr

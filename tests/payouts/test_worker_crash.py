@@ -5,7 +5,8 @@ ledger, and reconciliation is clean.
 The worker runs as separate processes (this module's ``__main__``), two at a time, against
 the fake in the test process over loopback; a step hook kills each at its N-th step (after a
 prepare, a claim, a send whose answer is not recorded yet, a record, a poll, a settlement).
-12 processes are started to be killed (200 members, batches of 20), then two that finish."""
+20 processes are started to be killed while paying 1,000 members in batches of 50, two at a
+time, each at another step; then two that finish."""
 
 from __future__ import annotations
 
@@ -23,10 +24,11 @@ from parrain.payouts.providers.fake import FakePayPal
 from parrain.payouts.providers.paypal import PayPalClient
 from tests.payouts.test_worker_support import assert_paid_once, reconciled, winners
 
-MEMBERS = 200
-BATCH_ITEMS = 20
-#: The step of a fresh process at which it is killed: two processes at once per pair.
-KILL_AT = ((2, 5), (3, 1), (4, 7), (9, 3), (12, 4), (6, 8))
+MEMBERS = 1_000
+BATCH_ITEMS = 50
+#: The step of a fresh process at which it is killed: two processes at once per pair, 20
+#: kills in all, at step numbers that fall on every kind of step as the work progresses.
+KILL_AT = ((2, 5), (3, 1), (4, 7), (9, 3), (12, 4), (6, 8), (1, 10), (5, 2), (7, 11), (3, 7))
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -79,9 +81,11 @@ def test_killed_workers_pay_every_member_exactly_once(
                 assert status == 0, stderr[-2000:]
     for status, stderr in _workers(database_url, fake.base_url, 0, 0):
         assert status == 0, stderr[-2000:]
-    assert len(killed_at) >= 10, killed_at
-    # Killed with PayPal holding a batch whose id we had not recorded, and mid-poll.
-    assert {"kill sent", "kill polled"} <= set(killed_at), killed_at
+    assert len(killed_at) == 2 * len(KILL_AT), killed_at
+    # Killed after each kind of step: PayPal holding a batch whose id we had not recorded
+    # (sent), between a poll and its settlement (polled), right after a settlement (applied).
+    kinds = ("prepared", "claimed", "sent", "recorded", "polled", "applied")
+    assert {f"kill {kind}" for kind in kinds} <= set(killed_at), killed_at
     assert fake.batch_count == MEMBERS // BATCH_ITEMS
     assert_paid_once(database, fake, people)
     assert reconciled(database, client).differences == []

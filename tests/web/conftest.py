@@ -12,6 +12,7 @@ from parrain.config import CryptoSettings, Settings
 from parrain.db.session import Database
 from parrain.kit.clock import FrozenClock
 from parrain.web.app import create_app
+from tests.web.helpers import admin_token
 
 
 @pytest.fixture
@@ -25,6 +26,14 @@ def app(database: Database, clock: FrozenClock, settings: Settings) -> FastAPI:
 
 
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as test_client:
+def operator_token(database: Database, clock: FrozenClock) -> str:
+    """A live token of an administrator, for the management API."""
+    return admin_token(database, clock)
+
+
+@pytest.fixture
+def client(app: FastAPI, operator_token: str) -> Iterator[TestClient]:
+    """A client of the API signed in as an administrator (integration keys are added per
+    request where a route needs one)."""
+    with TestClient(app, headers={"Authorization": f"Bearer {operator_token}"}) as test_client:
         yield test_client

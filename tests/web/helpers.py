@@ -12,6 +12,10 @@ from parrain.access.schemas import ApiKeyCreate
 from parrain.consent.service import programme_declaration
 from parrain.db.session import Database
 from parrain.kit.clock import FrozenClock
+from parrain.kit.ids import new_id
+from parrain.operators import service as operators
+from parrain.operators.schemas import SessionKind
+from tests.operators.helpers import POLICY, create_operator
 
 
 def api_key_headers(database: Database, clock: FrozenClock, *scopes: str) -> dict[str, str]:
@@ -25,6 +29,26 @@ def api_key_headers(database: Database, clock: FrozenClock, *scopes: str) -> dic
         )
     )
     return {"Authorization": f"Bearer {created.key}"}
+
+
+def operator_headers(database: Database, clock: FrozenClock, role: str) -> dict[str, str]:
+    """A live token of a new operator of ``role``, as the header the management API reads."""
+    operator = create_operator(database, clock, f"{role}-{new_id().hex[-8:]}", role)
+    started = database.run(
+        lambda s: operators.start_session(
+            session=s,
+            operator_id=operator.id,
+            policy=POLICY,
+            clock=clock,
+            kind=SessionKind.API,
+            lifetime=operators.MAX_API_TOKEN_LIFETIME,
+        )
+    )
+    return {"Authorization": f"Bearer {started.token}"}
+
+
+def admin_token(database: Database, clock: FrozenClock) -> str:
+    return operator_headers(database, clock, "admin")["Authorization"].removeprefix("Bearer ")
 
 
 #: One prize of the UK campaign: 5.00 GBP cash + 5.00 GBP in coupons.
@@ -77,13 +101,16 @@ def error_of(response: Response, status: int) -> dict[str, Any]:
 
 
 def audit_actions(client: TestClient) -> list[str]:
+    """The actions of the audit chain, but for the test's own operator (created, signed in)."""
     response = client.get("/v1/audit/entries")
     assert response.status_code == 200
-    return [entry["action"] for entry in response.json()]
+    return [
+        entry["action"] for entry in response.json() if not entry["subject"].startswith("operator:")
+    ]
 
 
 def assert_nothing_written(client: TestClient) -> None:
-    """No campaign, no ledger account and no audit entry exist."""
+    """No campaign, no ledger account and no audit entry exist (but the test's operator's)."""
     assert client.get("/v1/campaigns").json() == []
     assert client.get("/v1/ledger/accounts").json() == []
-    assert client.get("/v1/audit/entries").json() == []
+    assert audit_actions(client) == []

@@ -87,6 +87,7 @@ def test_the_openapi_description_lists_every_route(client: TestClient) -> None:
         "/v1/coupons/{code}": ["get"],
         "/v1/coupons/{code}/redeem": ["post"],
         "/v1/members/{member_id}/coupons": ["get"],
+        "/v1/paypal/webhooks": ["post"],
         "/r/{code}": ["get"],
     }
     operation_ids = [op["operationId"] for ops in spec["paths"].values() for op in ops.values()]
@@ -124,6 +125,7 @@ def test_the_openapi_description_lists_every_route(client: TestClient) -> None:
         "member_consents",
         "pause_campaign",
         "post_events",
+        "receive_paypal_webhook",
         "record_notice_shown",
         "redeem_coupon",
         "refuse_consent",
@@ -150,7 +152,8 @@ def test_the_openapi_description_documents_errors_and_integer_amounts(
     assert amount["type"] == "integer"
     assert "HTTPValidationError" not in schemas
     balances = spec["paths"]["/v1/ledger/balances"]["get"]
-    assert sorted(balances["responses"]) == ["200", "500"]
+    assert sorted(balances["responses"]) == ["200", "401", "403", "500"]
+    assert balances["security"] == [{"OperatorToken": []}]
 
 
 def test_the_docs_page_is_html(client: TestClient) -> None:

@@ -28,6 +28,10 @@ def lifecycle(client: TestClient) -> str:
     return campaign_id
 
 
+#: Audit entries of the test's own operator, before everything else.
+OPERATOR = 2
+
+
 def test_the_books_are_sound_and_balanced_after_a_lifecycle(
     client: TestClient, lifecycle: str
 ) -> None:
@@ -83,9 +87,15 @@ def test_an_account_is_read_by_id(client: TestClient, lifecycle: str) -> None:
 def test_the_audit_log_records_the_lifecycle_and_verifies(
     client: TestClient, lifecycle: str
 ) -> None:
-    entries = client.get("/v1/audit/entries").json()
+    everything = client.get("/v1/audit/entries").json()
+    # First the test's own administrator: created, then given a token.
+    assert [e["action"] for e in everything[:OPERATOR]] == [
+        "operator.created",
+        "operator.token_issued",
+    ]
+    entries = everything[OPERATOR:]
 
-    assert [(e["seq"], e["action"]) for e in entries] == [
+    assert [(e["seq"] - OPERATOR, e["action"]) for e in entries] == [
         (1, "campaign.created"),
         (2, "consent.declared"),
         (3, "ledger.account_opened"),
@@ -99,8 +109,12 @@ def test_the_audit_log_records_the_lifecycle_and_verifies(
     assert entries[3]["subject"] == subject
     assert entries[3]["details"]["amount_minor"] == 100_000
     assert entries[4]["details"] == {"from": "draft", "to": "live"}
-    assert all(e["prev_hash"] == p["hash"] for p, e in itertools.pairwise(entries))
-    assert client.get("/v1/audit/verify").json() == {"intact": True, "entries": 8, "breaks": []}
+    assert all(e["prev_hash"] == p["hash"] for p, e in itertools.pairwise(everything))
+    assert client.get("/v1/audit/verify").json() == {
+        "intact": True,
+        "entries": OPERATOR + 8,
+        "breaks": [],
+    }
 
 
 def test_audit_entries_are_paged_and_filtered(client: TestClient, lifecycle: str) -> None:
@@ -111,18 +125,18 @@ def test_audit_entries_are_paged_and_filtered(client: TestClient, lifecycle: str
     ).json()
 
     assert [e["seq"] for e in first] == [1, 2, 3]
-    assert [e["seq"] for e in rest] == [4, 5, 6, 7, 8]
-    assert [e["seq"] for e in about_campaign] == [1, 2, 4, 5, 6, 7, 8]
+    assert [e["seq"] - OPERATOR for e in rest] == [2, 3, 4, 5, 6, 7, 8]
+    assert [e["seq"] - OPERATOR for e in about_campaign] == [1, 2, 4, 5, 6, 7, 8]
 
 
 def test_verify_finds_an_edited_entry(
     client: TestClient, database: Database, lifecycle: str
 ) -> None:
     with database.transaction() as session:
-        session.execute(text("UPDATE audit_entries SET actor = 'mallory' WHERE seq = 3"))
+        session.execute(text("UPDATE audit_entries SET actor = 'mallory' WHERE seq = 5"))
 
     report = client.get("/v1/audit/verify").json()
 
     assert report["intact"] is False
-    assert report["entries"] == 8
-    assert 3 in [b["seq"] for b in report["breaks"]]
+    assert report["entries"] == OPERATOR + 8
+    assert 5 in [b["seq"] for b in report["breaks"]]

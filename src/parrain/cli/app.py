@@ -17,6 +17,7 @@ from parrain.cli.commands import (
     fake_paypal,
     ledger,
     member,
+    operator,
     payouts,
     referral,
     worker,
@@ -43,6 +44,7 @@ app.add_typer(member.app, name="member")
 app.add_typer(worker.app, name="worker")
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(payouts.app, name="payouts")
+app.add_typer(operator.app, name="operator")
 app.command("demo")(demo.demo)
 app.command("serve")(demo.serve)
 app.command("fake-paypal")(fake_paypal.fake_paypal)

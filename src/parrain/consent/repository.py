@@ -39,6 +39,14 @@ def declaration_version(
     return session.scalars(statement).one_or_none()
 
 
+def all_declarations(session: Session) -> list[ConsentDeclaration]:
+    """Every declaration version of every campaign, by campaign, then version."""
+    statement = select(ConsentDeclaration).order_by(
+        ConsentDeclaration.campaign_id, ConsentDeclaration.version
+    )
+    return list(session.scalars(statement))
+
+
 def notices_of(session: Session, declaration_id: UUID) -> list[ConsentNotice]:
     statement = (
         select(ConsentNotice)

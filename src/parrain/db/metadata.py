@@ -14,6 +14,7 @@ import parrain.consent.models
 import parrain.coupons.models
 import parrain.ledger.models
 import parrain.members.models
+import parrain.operators.models
 import parrain.outbox.models
 import parrain.payouts.models
 import parrain.referrals.models  # noqa: F401

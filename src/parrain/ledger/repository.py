@@ -13,7 +13,7 @@ figures.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 from uuid import UUID
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from parrain.db.session import DriverCursor
 from parrain.kit.clock import as_utc
+from parrain.ledger.history import Movement
 from parrain.ledger.models import LedgerAccount, LedgerTransfer
 from parrain.ledger.postings import Account, Delta, PendingStatus, Phase, Transfer, lock_order
 
@@ -585,3 +586,33 @@ def recomputed_balances(session: Session) -> dict[UUID, Delta]:
                 continue
             balances[account_id] = balances.get(account_id, Delta()) + delta
     return balances
+
+
+def account_movements(session: Session, account_id: UUID) -> Iterator[Movement]:
+    """Every transfer touching ``account_id`` as a :class:`Movement`, in the order written
+    (time, then id: ids are time-ordered), streamed."""
+    pending = _transfers.alias("resolved")
+    statement = (
+        select(
+            _transfers.c.created_at,
+            _transfers.c.phase,
+            _transfers.c.debit_account_id,
+            _transfers.c.amount,
+            pending.c.amount,
+        )
+        .outerjoin(pending, pending.c.id == _transfers.c.pending_id)
+        .where(
+            (_transfers.c.debit_account_id == account_id)
+            | (_transfers.c.credit_account_id == account_id)
+        )
+        .order_by(_transfers.c.created_at, _transfers.c.id)
+        .execution_options(yield_per=2_000)
+    )
+    for at, phase, debit_id, amount, pending_amount in session.execute(statement):
+        yield Movement(
+            at=as_utc(at),
+            phase=Phase(phase),
+            debit=debit_id == account_id,
+            amount=int(amount),
+            pending_amount=None if pending_amount is None else int(pending_amount),
+        )

@@ -17,6 +17,7 @@ from parrain.kit.ids import derived_id, new_id
 from parrain.kit.money import Money, validate_currency
 from parrain.ledger import repository
 from parrain.ledger.errors import AccountExists, AccountNotFound, InvalidTransfer, LedgerError
+from parrain.ledger.history import BalancePoint, replay
 from parrain.ledger.postings import (
     EXPIRY_KIND,
     Account,
@@ -342,3 +343,9 @@ def find_discrepancies(*, session: Session) -> list[str]:
         if stored != expected:
             problems.append(f"account {account.id}: stored {stored} but transfers give {expected}")
     return problems
+
+
+def balance_history(*, session: Session, account_id: UUID) -> list[BalancePoint]:
+    """``account_id``'s balances after each instant it moved, replayed from its transfers
+    (:mod:`parrain.ledger.history`); the last point equals its stored balances."""
+    return replay(repository.account_movements(session, account_id))

@@ -145,3 +145,26 @@ class PayoutsNotConfigured(InvalidInput):
     """PayPal's endpoint or credentials are not set (``PARRAIN_PAYOUTS_PAYPAL_*``)."""
 
     code = "payouts_not_configured"
+
+
+class PayPalWebhookInvalid(ParrainError):
+    """A notification that is not a PayPal event (not JSON, or not an ``event``)."""
+
+    code = "paypal_webhook_invalid"
+    status_code = 400
+
+
+class PayPalWebhookUnverified(ParrainError):
+    """PayPal did not confirm that it sent this notification (its transmission headers are
+    missing or malformed, or ``verify-webhook-signature`` answered FAILURE): nothing is done."""
+
+    code = "paypal_webhook_unverified"
+    status_code = 400
+
+
+class PayPalWebhooksNotConfigured(ParrainError):
+    """PayPal's endpoint, credentials or webhook id are not set: notifications cannot be
+    verified (PayPal sends them again later)."""
+
+    code = "paypal_webhooks_not_configured"
+    status_code = 503

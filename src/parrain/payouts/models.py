@@ -4,7 +4,8 @@ A batch is sent to PayPal once under ``sender_batch_id`` (derived from its id); 
 one member's cash in one currency; its parts are the posted ``cash`` reward parts it pays,
 each held in the payout clearing account by its own pending transfer. ``open_part_id``
 repeats ``reward_part_id`` while the item may still pay (pending or paid) and is cleared
-when the item is voided: UNIQUE on it means a reward part is in at most one live item.
+when the item is voided or its money comes back after it was paid (REFUNDED, REVERSED):
+UNIQUE on it means a reward part is in at most one live item.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ class PayoutBatch(Base):
 
 class PayoutItem(Base):
     """One member's cash in one currency, in one batch. ``pending`` (held in clearing) →
-    ``paid`` (PayPal said SUCCESS: posted) or ``voided`` (back to cash payable)."""
+    ``paid`` (PayPal said SUCCESS: posted) or ``voided`` (back to cash payable). A paid item
+    whose money PayPal brought back stays ``paid`` with ``void_reason`` ``refunded`` or
+    ``reversed`` and its reversal transfers (ADR 19)."""
 
     __tablename__ = "payout_items"
     __table_args__ = (

@@ -28,12 +28,19 @@ from parrain.payouts.schemas import (
     ReconcileReport,
 )
 
-#: What PayPal may say of an item in each of our states.
+#: What PayPal may say of an item in each of our states ("taken_back": paid, then its money
+#: came back, ADR 19).
 _AGREES: dict[str, frozenset[ItemStatus]] = {
     "paid": frozenset({ItemStatus.SUCCESS}),
+    "taken_back": service.TAKING_BACK,
     "pending": frozenset({ItemStatus.PENDING, ItemStatus.ONHOLD, ItemStatus.UNCLAIMED}),
     "voided": frozenset(service.VOIDING | {ItemStatus.UNCLAIMED}),
 }
+
+
+def _state(item: PayoutItem) -> str:
+    return "taken_back" if service.is_taken_back(item) else item.status
+
 
 _Loaded = tuple[list[PayoutBatch], dict[UUID, list[PayoutItem]], dict[UUID, list[PayoutItemPart]]]
 
@@ -100,7 +107,49 @@ def _ledger_differences(
                 item_id=item.id,
             )
         )
+    out.extend(_reversal_differences(session, item, parts))
     return out
+
+
+def _reversal_differences(
+    session: Session, item: PayoutItem, parts: list[PayoutItemPart]
+) -> list[Difference]:
+    """A taken-back item has one reversal per part, settlement → that part's cash payable,
+    of its amount; any other item has none."""
+    ids = {
+        part.transfer_id: service.reversal_transfer_id(item.id, part.reward_part_id)
+        for part in parts
+    }
+    found = ledger.get_transfers(session=session, transfer_ids=list(ids.values()))
+    taken_back = service.is_taken_back(item)
+    settlement = ledger.find_account(
+        session=session, reference=service.settlement_reference(item.currency)
+    )
+    for part in parts:
+        reversal = found.get(ids[part.transfer_id])
+        if taken_back:
+            right = (
+                reversal is not None
+                and settlement is not None
+                and reversal.debit_account_id == settlement.id
+                and reversal.credit_account_id == part.cash_payable_account_id
+                and reversal.amount == part.amount_minor
+            )
+        else:
+            right = reversal is None
+        if not right:
+            return [
+                Difference(
+                    code="reversal_mismatch",
+                    message=(
+                        f"item {item.id} is {_state(item)} and its reversal transfers "
+                        f"{'are missing or wrong' if taken_back else 'exist'}"
+                    ),
+                    batch_id=item.batch_id,
+                    item_id=item.id,
+                )
+            ]
+    return []
 
 
 def _paypal_differences(
@@ -142,12 +191,12 @@ def _paypal_differences(
                     item_id=item.id,
                 )
             )
-        if result.transaction_status not in _AGREES[item.status]:
+        if result.transaction_status not in _AGREES[_state(item)]:
             out.append(
                 Difference(
                     code="item_status_mismatch",
                     message=(
-                        f"item {item.id} is {item.status} here and "
+                        f"item {item.id} is {_state(item)} here and "
                         f"{result.transaction_status.value} at PayPal"
                     ),
                     batch_id=batch.id,
@@ -184,6 +233,24 @@ def _clearing_differences(session: Session, pending: dict[str, int]) -> list[Dif
     return out
 
 
+def _settlement_differences(session: Session, kept: dict[str, int]) -> list[Difference]:
+    """The settlement account holds what PayPal paid and kept: the paid items' amounts, less
+    those whose money came back."""
+    out: list[Difference] = []
+    for account, reference in ledger.list_accounts(session=session, kind=service.SETTLEMENT_KIND):
+        held = account.credits_posted - account.debits_posted
+        expected = kept.get(account.currency, 0)
+        if held != expected or account.credits_pending or account.debits_pending:
+            out.append(
+                Difference(
+                    code="settlement_balance_mismatch",
+                    message=f"{reference}: holds {held} (pending {account.credits_pending}/"
+                    f"{account.debits_pending}), paid items that stayed paid: {expected}",
+                )
+            )
+    return out
+
+
 def reconcile(
     *,
     database: Database,
@@ -195,6 +262,7 @@ def reconcile(
     report = ReconcileReport(batches=len(batches), items=sum(len(v) for v in items.values()))
     totals: dict[str, CurrencyTotals] = {}
     pending: dict[str, int] = {}
+    kept: dict[str, int] = {}
 
     def check_ledger(session: Session) -> list[Difference]:
         out = [
@@ -205,14 +273,19 @@ def reconcile(
             for item in each:
                 out.extend(_ledger_differences(session, item, parts.get(item.id, [])))
         out.extend(_clearing_differences(session, pending))
+        out.extend(_settlement_differences(session, kept))
         return out
 
     for each in items.values():
         for item in each:
             total = totals.setdefault(item.currency, CurrencyTotals(currency=item.currency))
-            if item.status == "paid":
+            if service.is_taken_back(item):
+                total.taken_back_items += 1
+                total.taken_back_minor += item.amount_minor
+            elif item.status == "paid":
                 total.paid_items += 1
                 total.paid_minor += item.amount_minor
+                kept[item.currency] = kept.get(item.currency, 0) + item.amount_minor
             elif item.status == "pending":
                 total.pending_items += 1
                 total.pending_minor += item.amount_minor

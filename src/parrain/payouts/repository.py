@@ -101,6 +101,24 @@ def list_batches(session: Session, *, statuses: Collection[str] | None = None) -
     return list(session.scalars(statement))
 
 
+def get_batch_by_payout_batch_id(session: Session, payout_batch_id: str) -> PayoutBatch | None:
+    return session.scalars(
+        select(PayoutBatch).where(PayoutBatch.payout_batch_id == payout_batch_id)
+    ).first()
+
+
+def get_batch_by_sender_batch_id(session: Session, sender_batch_id: str) -> PayoutBatch | None:
+    return session.scalars(
+        select(PayoutBatch).where(PayoutBatch.sender_batch_id == sender_batch_id)
+    ).first()
+
+
+def get_item_by_sender_item_id(session: Session, sender_item_id: str) -> PayoutItem | None:
+    return session.scalars(
+        select(PayoutItem).where(PayoutItem.sender_item_id == sender_item_id)
+    ).first()
+
+
 def items_of(session: Session, batch_id: UUID) -> list[PayoutItem]:
     return list(
         session.scalars(

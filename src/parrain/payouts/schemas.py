@@ -42,6 +42,8 @@ class SettleReport(BaseModel):
     paid: int = 0
     voided: int = 0
     waiting: int = 0
+    #: Paid items whose money PayPal brought back (REFUNDED, REVERSED after SUCCESS).
+    taken_back: int = 0
     batch_settled: bool = False
 
 
@@ -60,6 +62,7 @@ class RoundReport(BaseModel):
     paid: int = 0
     voided: int = 0
     waiting: int = 0
+    taken_back: int = 0
     in_flight_batches: int = 0
 
 
@@ -81,6 +84,9 @@ class CurrencyTotals(BaseModel):
     pending_items: int = 0
     pending_minor: int = 0
     voided_items: int = 0
+    #: Paid, then brought back by PayPal (REFUNDED, REVERSED); not counted as paid.
+    taken_back_items: int = 0
+    taken_back_minor: int = 0
 
 
 class ReconcileReport(BaseModel):
@@ -92,3 +98,33 @@ class ReconcileReport(BaseModel):
     @property
     def clean(self) -> bool:
         return not self.differences
+
+
+class WebhookOutcome(StrEnum):
+    """What a verified PayPal notification led to."""
+
+    #: What it names was read again from PayPal and PayPal's answer applied.
+    APPLIED = "applied"
+    #: A batch sent with its answer lost: PayPal's id for it is now recorded.
+    RECOVERED = "recovered"
+    #: It names no batch of ours (logged, acknowledged).
+    UNKNOWN_BATCH = "unknown_batch"
+    #: Our batch is not known to be at PayPal yet; the worker sends or recovers it.
+    NOT_SUBMITTED = "not_submitted"
+    #: Not a payouts event, or about a batch PayPal refused.
+    IGNORED = "ignored"
+
+
+class WebhookReceipt(BaseModel):
+    """Our answer to PayPal's notification: ids and counts only."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: str = Field(description="PayPal's id of the event.")
+    event_type: str = Field(description="PayPal's event name.")
+    outcome: WebhookOutcome
+    paid: int = Field(default=0, description="Items found paid by the fresh read.")
+    voided: int = Field(default=0, description="Items found refused or returned.")
+    taken_back: int = Field(
+        default=0, description="Paid items whose money PayPal brought back (REFUNDED, REVERSED)."
+    )

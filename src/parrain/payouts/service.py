@@ -11,7 +11,12 @@ Money moves (ledger accounts named by reference, one per currency):
   ``payouts:paypal_settlement:<cur>`` (id ``derived_id("payout_settle", item)``), linked;
 * FAILED, RETURNED, BLOCKED, REFUNDED, REVERSED (before SUCCESS), UNCLAIMED after 32 days,
   or an item PayPal never received: the holds are **voided**, the cash is the member's again
-  and its parts are payable by a later item.
+  and its parts are payable by a later item;
+* REFUNDED or REVERSED *after* SUCCESS (the money came back from the receiver): each part's
+  amount moves ``payouts:paypal_settlement:<cur>`` → its campaign's ``cash_payable`` (id
+  ``derived_id("payout_reversal", item, part)``, linked), the item stays ``paid`` with
+  ``void_reason`` ``refunded``/``reversed`` (its money came back), its parts are payable by a
+  later item, and the member is asked to check their receiver (ADR 19).
 """
 
 from __future__ import annotations
@@ -79,6 +84,10 @@ VOIDING = frozenset(
         ItemStatus.REVERSED,
     }
 )
+#: Outcomes that bring a paid item's money back from the receiver.
+TAKING_BACK = frozenset({ItemStatus.REFUNDED, ItemStatus.REVERSED})
+#: ``void_reason`` of a paid item whose money came back.
+TAKEN_BACK_REASONS = frozenset(status.value.lower() for status in TAKING_BACK)
 #: Outcomes after which the member should check their PayPal receiver.
 RECEIVER_PROBLEMS = frozenset(
     {ItemStatus.FAILED, ItemStatus.RETURNED, ItemStatus.BLOCKED, ItemStatus.UNCLAIMED}
@@ -111,6 +120,16 @@ def hold_transfer_id(item_id: UUID, reward_part_id: UUID) -> UUID:
 
 def settle_transfer_id(item_id: UUID) -> UUID:
     return derived_id("payout_settle", item_id)
+
+
+def reversal_transfer_id(item_id: UUID, reward_part_id: UUID) -> UUID:
+    """The transfer that brings one part of a paid item back (REFUNDED, REVERSED)."""
+    return derived_id("payout_reversal", item_id, reward_part_id)
+
+
+def is_taken_back(item: PayoutItem) -> bool:
+    """A paid item whose money PayPal brought back after the SUCCESS."""
+    return item.status == OurItemStatus.PAID.value and item.void_reason in TAKEN_BACK_REASONS
 
 
 def recipient_type_of(receiver: str) -> RecipientType:
@@ -148,15 +167,15 @@ def _receiver_seal_hash(session: Session, member_id: UUID) -> str | None:
 
 
 def _awaits_fix(session: Session, member_id: UUID, currency: str, seal_hash: str) -> bool:
-    """Their last payout came back for a receiver problem and the receiver was not set
-    again since: paying it again would only come back again."""
+    """Their last payout came back for a receiver problem (or was taken back after it was
+    paid) and the receiver was not set again since: paying it again would only come back."""
     last = repository.latest_item_of(session, member_id, currency)
-    return (
-        last is not None
-        and last.status == OurItemStatus.VOIDED.value
-        and last.void_reason in RECEIVER_PROBLEM_REASONS
-        and last.receiver_seal_hash == seal_hash
+    if last is None or last.receiver_seal_hash != seal_hash:
+        return False
+    receiver_problem = (
+        last.status == OurItemStatus.VOIDED.value and last.void_reason in RECEIVER_PROBLEM_REASONS
     )
+    return receiver_problem or is_taken_back(last)
 
 
 def prepare_batches(
@@ -526,13 +545,124 @@ def _ask_for_attention(session: Session, item: PayoutItem, status: str, clock: C
     )
 
 
+def _take_back(
+    session: Session,
+    item: PayoutItem,
+    parts: Iterable[PayoutItemPart],
+    status: ItemStatus,
+    clock: Clock,
+) -> None:
+    """A paid item's money came back (REFUNDED, REVERSED): each part's amount returns from
+    the settlement account to its campaign's cash payable, the parts are payable again, the
+    member is asked to check their receiver, and it is audited. Transfer ids are derived
+    from the item and the part: a replay books nothing twice."""
+    settlement = ledger.find_account(session=session, reference=settlement_reference(item.currency))
+    assert settlement is not None  # created with the batch
+    ledger.create_linked(
+        session=session,
+        transfers=[
+            TransferRequest(
+                id=reversal_transfer_id(item.id, part.reward_part_id),
+                kind="payout_reversal",
+                debit_account_id=settlement.id,
+                credit_account_id=part.cash_payable_account_id,
+                amount=part.amount_minor,
+                currency=item.currency,
+            )
+            for part in parts
+        ],
+        clock=clock,
+    )
+    item.void_reason = status.value.lower()
+    repository.close_parts(session, item.id)
+    _ask_for_attention(session, item, status.value, clock)
+    audit.record(
+        session=session,
+        actor=SYSTEM_ACTOR,
+        action="payout.item_taken_back",
+        subject=f"payout_item:{item.id}",
+        details={
+            "status": status.value,
+            "amount_minor": item.amount_minor,
+            "currency": item.currency,
+            "batch_id": str(item.batch_id),
+        },
+        clock=clock,
+    )
+
+
+def _apply_result(
+    session: Session,
+    batch: PayoutBatch,
+    item: PayoutItem,
+    parts: list[PayoutItemPart],
+    result: PayoutItemResult,
+    *,
+    now: datetime,
+    clock: Clock,
+) -> str:
+    """One item as PayPal's answer says: ``paid``, ``voided``, ``taken_back``, ``waiting``
+    (still open at PayPal, or an amount to check) or ``""`` (nothing to do)."""
+    status = result.transaction_status
+    amount_agrees = result.amount == Money(item.amount_minor, item.currency)
+    if item.status == OurItemStatus.PAID.value:
+        if status not in TAKING_BACK or is_taken_back(item):
+            return ""  # a stale or repeated answer: a paid item only ever comes back once
+        if not amount_agrees:
+            _log.error("payout_amount_mismatch", payout_item_id=str(item.id))
+            return ""  # an operator decides; reconciliation lists it
+        item.paypal_status = status.value
+        _take_back(session, item, parts, status, clock)
+        return "taken_back"
+    if item.status != OurItemStatus.PENDING.value:
+        return ""
+    item.paypal_status = status.value
+    item.payout_item_id = result.payout_item_id
+    item.transaction_id = result.transaction_id
+    item.error_name = result.error_name[:64] if result.error_name else None
+    if not amount_agrees:
+        _log.error("payout_amount_mismatch", payout_item_id=str(item.id))
+        return "waiting"  # an operator decides; reconciliation lists it
+    unclaimed_too_long = (
+        status is ItemStatus.UNCLAIMED
+        and batch.submitted_at is not None
+        and now >= batch.submitted_at + UNCLAIMED_VOID_AFTER
+    )
+    if status is ItemStatus.SUCCESS:
+        _post_item(session, item, parts, clock)
+        return "paid"
+    if status in VOIDING or unclaimed_too_long:
+        _void_item(session, item, parts, reason=status.value.lower(), clock=clock)
+        if status in RECEIVER_PROBLEMS:
+            _ask_for_attention(session, item, status.value, clock)
+        return "voided"
+    return "waiting"
+
+
+def _mark_settled(session: Session, batch: PayoutBatch, now: datetime, clock: Clock) -> None:
+    batch.status, batch.settled_at = BatchStatus.SETTLED.value, now
+    audit.record(
+        session=session,
+        actor=SYSTEM_ACTOR,
+        action="payout.batch_settled",
+        subject=f"payout_batch:{batch.id}",
+        details={"payout_batch_id": batch.payout_batch_id},
+        clock=clock,
+    )
+
+
+_APPLIED = frozenset({BatchStatus.SUBMITTED.value, BatchStatus.SETTLED.value})
+
+
 def apply_batch(
     *, session: Session, batch_id: UUID, details: BatchDetails, owner: str, clock: Clock
 ) -> SettleReport:
     """Settle each pending item as PayPal's batch says; the batch is ``settled`` once no
-    item is pending. Items already settled are left alone, so a repeated poll is harmless."""
+    item is pending. A paid item PayPal now says REFUNDED or REVERSED is taken back (a
+    settled batch too: webhooks re-read those). Items already settled are left alone, so a
+    repeated poll is harmless."""
     batch = repository.get_batch(session, batch_id, for_update=True)
-    if batch is None or batch.status != BatchStatus.SUBMITTED.value:
+    if batch is None or batch.status not in _APPLIED:
         return SettleReport()
     now = clock.now()
     by_sender: Mapping[str | None, PayoutItemResult] = {
@@ -542,61 +672,82 @@ def apply_batch(
         details.header.batch_status is not PayPalBatchStatus.PENDING and details.is_settled
     )
     denied = details.header.batch_status in (PayPalBatchStatus.DENIED, PayPalBatchStatus.CANCELED)
-    items = [i for i in repository.items_of(session, batch_id) if i.status == "pending"]
+    items = [
+        i
+        for i in repository.items_of(session, batch_id)
+        if i.status in (OurItemStatus.PENDING.value, OurItemStatus.PAID.value)
+    ]
     parts = repository.parts_of(session, [item.id for item in items])
-    paid = voided = waiting = 0
+    counts: dict[str, int] = defaultdict(int)
     for item in items:
         result = by_sender.get(item.sender_item_id)
-        if result is None:
-            if denied:  # PayPal refused the whole batch: nothing of it was paid
-                _void_item(session, item, parts[item.id], reason="batch_denied", clock=clock)
-                voided += 1
-            elif complete:  # PayPal's batch is whole and this item is not in it: never sent
-                _void_item(session, item, parts[item.id], reason="not_sent", clock=clock)
-                _ask_for_attention(session, item, "NOT_SENT", clock)
-                voided += 1
-            else:
-                waiting += 1
+        if result is not None:
+            outcome = _apply_result(
+                session, batch, item, parts[item.id], result, now=now, clock=clock
+            )
+            counts[outcome] += 1
             continue
-        status = result.transaction_status
-        item.paypal_status = status.value
-        item.payout_item_id = result.payout_item_id
-        item.transaction_id = result.transaction_id
-        item.error_name = result.error_name[:64] if result.error_name else None
-        if result.amount != Money(item.amount_minor, item.currency):
-            _log.error("payout_amount_mismatch", payout_item_id=str(item.id))
-            waiting += 1  # an operator decides; reconciliation lists it
+        if item.status != OurItemStatus.PENDING.value:
             continue
-        unclaimed_too_long = (
-            status is ItemStatus.UNCLAIMED
-            and batch.submitted_at is not None
-            and now >= batch.submitted_at + UNCLAIMED_VOID_AFTER
-        )
-        if status is ItemStatus.SUCCESS:
-            _post_item(session, item, parts[item.id], clock)
-            paid += 1
-        elif status in VOIDING or unclaimed_too_long:
-            _void_item(session, item, parts[item.id], reason=status.value.lower(), clock=clock)
-            if status in RECEIVER_PROBLEMS:
-                _ask_for_attention(session, item, status.value, clock)
-            voided += 1
+        if denied:  # PayPal refused the whole batch: nothing of it was paid
+            _void_item(session, item, parts[item.id], reason="batch_denied", clock=clock)
+            counts["voided"] += 1
+        elif complete:  # PayPal's batch is whole and this item is not in it: never sent
+            _void_item(session, item, parts[item.id], reason="not_sent", clock=clock)
+            _ask_for_attention(session, item, "NOT_SENT", clock)
+            counts["voided"] += 1
         else:
-            waiting += 1
+            counts["waiting"] += 1
     batch.paypal_status = details.header.batch_status.value
-    settled = waiting == 0
-    if settled:
-        batch.status, batch.settled_at = BatchStatus.SETTLED.value, now
-        audit.record(
-            session=session,
-            actor=SYSTEM_ACTOR,
-            action="payout.batch_settled",
-            subject=f"payout_batch:{batch_id}",
-            details={"payout_batch_id": batch.payout_batch_id},
-            clock=clock,
-        )
+    settled = counts["waiting"] == 0
+    if settled and batch.status == BatchStatus.SUBMITTED.value:
+        _mark_settled(session, batch, now, clock)
     repository.release_lease(session, batch, owner)
     session.flush()
-    return SettleReport(paid=paid, voided=voided, waiting=waiting, batch_settled=settled)
+    return SettleReport(
+        paid=counts["paid"],
+        voided=counts["voided"],
+        waiting=counts["waiting"],
+        taken_back=counts["taken_back"],
+        batch_settled=settled,
+    )
+
+
+def apply_item(
+    *, session: Session, batch_id: UUID, result: PayoutItemResult, clock: Clock
+) -> SettleReport:
+    """One item as PayPal's answer for it says (a webhook's fresh read of that item): the
+    answer must be about an item of this batch at PayPal; the batch is ``settled`` once no
+    item is pending."""
+    batch = repository.get_batch(session, batch_id, for_update=True)
+    if (
+        batch is None
+        or batch.status not in _APPLIED
+        or result.payout_batch_id != batch.payout_batch_id
+        or result.sender_item_id is None
+    ):
+        return SettleReport()
+    item = repository.get_item_by_sender_item_id(session, result.sender_item_id)
+    if item is None or item.batch_id != batch.id:
+        return SettleReport()
+    now = clock.now()
+    parts = repository.parts_of(session, [item.id])[item.id]
+    outcome = _apply_result(session, batch, item, parts, result, now=now, clock=clock)
+    session.flush()
+    settled = batch.status == BatchStatus.SETTLED.value
+    if batch.status == BatchStatus.SUBMITTED.value and not repository.pending_items_count(
+        session, batch.id
+    ):
+        _mark_settled(session, batch, now, clock)
+        session.flush()
+        settled = True
+    return SettleReport(
+        paid=int(outcome == "paid"),
+        voided=int(outcome == "voided"),
+        waiting=int(outcome == "waiting"),
+        taken_back=int(outcome == "taken_back"),
+        batch_settled=settled,
+    )
 
 
 def release(*, session: Session, batch_id: UUID, owner: str, code: str | None = None) -> None:
@@ -608,6 +759,11 @@ def release(*, session: Session, batch_id: UUID, owner: str, code: str | None = 
         batch.last_error = code[:64]
     repository.release_lease(session, batch, owner)
     session.flush()
+
+
+def items_of_member(*, session: Session, member_id: UUID) -> list[PayoutItem]:
+    """Every payment of the member's cash to PayPal, oldest first (for their own pages)."""
+    return repository.items_of_member(session, member_id)
 
 
 def in_flight(*, session: Session) -> int:

@@ -213,6 +213,7 @@ def _poll(
     report.paid += settled.paid
     report.voided += settled.voided
     report.waiting += settled.waiting
+    report.taken_back += settled.taken_back
     step("applied")
 
 

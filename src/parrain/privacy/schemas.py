@@ -14,6 +14,15 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from parrain.audit.schemas import AuditEntryRead, ChainReportRead
+from parrain.consent.schemas import (
+    ConsentEventRead,
+    MemberConsentsRead,
+    NoticeLanguage,
+    ReadabilityRead,
+    ReceiptFile,
+)
+
 EXPORT_FORMAT: Literal["parrain.member-export/1"] = "parrain.member-export/1"
 
 
@@ -193,3 +202,48 @@ class ErasureRead(BaseModel):
     member_id: UUID
     erased_at: datetime
     already_erased: bool
+
+
+BUNDLE_FORMAT: Literal["parrain.investigation/1"] = "parrain.investigation/1"
+
+
+class InvestigationNotice(BaseModel):
+    """A notice exactly as stored, with its hash recomputed from the stored text."""
+
+    campaign_id: UUID
+    declaration_id: UUID
+    version: int
+    language: NoticeLanguage
+    content: str
+    sha256: str = Field(description="the hash recorded when the notice was rendered")
+    sha256_recomputed: str = Field(description="SHA-256 of `content` computed now")
+    sha256_matches: bool
+    readability: ReadabilityRead
+    rendered_at: datetime
+
+
+class ConsentRecordView(BaseModel):
+    """One member's consent record, by pseudonym: what they answered, on which notice."""
+
+    member_id: UUID
+    events: list[ConsentEventRead]
+    receipts: list[ReceiptFile]
+    state: MemberConsentsRead
+    audit_entries: list[AuditEntryRead] = Field(
+        description="audit entries about the member (their consent and privacy actions)"
+    )
+
+
+class InvestigationBundle(BaseModel):
+    """Evidence for a regulator: the chain's verification, every notice version, and, when a
+    member is named, their consent record. Receipts verify offline with the public key."""
+
+    format: Literal["parrain.investigation/1"] = BUNDLE_FORMAT
+    generated_at: datetime
+    requested_by: str
+    request_entry: AuditEntryRead = Field(description="the audit entry of this request")
+    audit_chain: ChainReportRead
+    notices: list[InvestigationNotice]
+    receipt_public_key: str = Field(description="Ed25519, base64url: verifies the receipts")
+    receipt_key_id: str
+    member: ConsentRecordView | None

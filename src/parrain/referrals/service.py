@@ -187,6 +187,16 @@ def find_enrolment_of(
     return None if enrolment is None else to_read(enrolment, link_base_url=link_base_url)
 
 
+def enrolments_of_member(
+    *, session: Session, member_id: UUID, link_base_url: str
+) -> list[EnrolmentRead]:
+    """Every enrolment of the member, oldest first (for the member's own pages)."""
+    return [
+        to_read(enrolment, link_base_url=link_base_url)
+        for enrolment in repository.enrolments_of_member(session, member_id)
+    ]
+
+
 def get_enrolment(*, session: Session, enrolment_id: UUID, link_base_url: str) -> EnrolmentRead:
     return to_read(_load_enrolment(session, enrolment_id), link_base_url=link_base_url)
 

@@ -22,12 +22,15 @@ from parrain.web.api import (
     coupons,
     health,
     ledger,
+    payouts,
     privacy,
     referrals,
 )
 from parrain.web.errors import install_error_handlers
 from parrain.web.middleware import BodySizeLimitMiddleware, UnexpectedErrorMiddleware
-from parrain.web.pages import links
+from parrain.web.pages import console, links, member
+from parrain.web.ratelimit import RateLimiter
+from parrain.web.templating import STATIC
 
 API_PREFIX = "/v1"
 
@@ -64,6 +67,14 @@ def create_app(
     app.state.clock = clock
     app.state.settings = settings
     app.state.member_keys = member_keys or MemberKeys.from_settings(settings.crypto)
+    app.state.rate_limits = {
+        "links": RateLimiter(
+            per_minute=settings.web.link_rate_per_minute, burst=settings.web.link_burst
+        ),
+        "sign_in": RateLimiter(
+            per_minute=settings.web.sign_in_rate_per_minute, burst=settings.web.sign_in_burst
+        ),
+    }
     install_error_handlers(app)
     # The last middleware added runs first: bugs are caught around the size guard too.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.server.max_body_bytes)
@@ -78,9 +89,13 @@ def create_app(
         referrals.integration,
         privacy.router,
         coupons.router,
+        payouts.router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(links.router)
+    app.include_router(member.router)
+    app.include_router(console.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _serve_docs(app)
     return app
 

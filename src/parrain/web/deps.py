@@ -16,9 +16,9 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
@@ -31,11 +31,10 @@ from parrain.db.session import Database
 from parrain.kit.clock import Clock
 from parrain.logging import get_logger
 from parrain.members.service import MemberKeys
-
-ACTOR_HEADER = "X-Parrain-Actor"
-#: Who the audit log names when a request does not say (until operators log in).
-DEFAULT_ACTOR = "api"
-ACTOR_PATTERN = r"^[A-Za-z0-9:._@-]+$"
+from parrain.operators import service as operators
+from parrain.operators.errors import OperatorUnauthenticated, PermissionDenied
+from parrain.operators.roles import Permission, allows
+from parrain.operators.schemas import ResumedSession, SessionKind, SignInPolicy
 
 _log = get_logger(__name__)
 
@@ -55,22 +54,13 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_actor(
-    actor: Annotated[
-        str | None,
-        Header(
-            alias=ACTOR_HEADER,
-            min_length=1,
-            max_length=120,
-            pattern=ACTOR_PATTERN,
-            description=(
-                "Who the audit log names for this request: 1 to 120 characters of "
-                "A-Z a-z 0-9 : . _ @ -. Defaults to 'api'."
-            ),
-        ),
-    ] = None,
-) -> str:
-    return actor if actor is not None else DEFAULT_ACTOR
+def get_actor(request: Request) -> str:
+    """Who the audit log names for this request: the operator whose token the route's
+    :func:`require_operator` dependency admitted (``operator:<username>``)."""
+    resumed: ResumedSession | None = getattr(request.state, "operator", None)
+    if resumed is None:  # a route that writes must declare who may call it
+        raise RuntimeError("ActorDep needs a require_operator(...) dependency on the route")
+    return resumed.operator.actor
 
 
 def get_member_keys(request: Request) -> MemberKeys:
@@ -252,3 +242,64 @@ async def _record_use(database: Database, api_key: ApiKeyRead, clock: Clock) -> 
 EventsKeyDep = Annotated[ApiKeyRead, Depends(require_api_key(ApiKeyScope.EVENTS.value))]
 ConsentKeyDep = Annotated[ApiKeyRead, Depends(require_api_key(ApiKeyScope.CONSENT.value))]
 PrivacyKeyDep = Annotated[ApiKeyRead, Depends(require_api_key(ApiKeyScope.PRIVACY.value))]
+
+
+# --- Operators (the management API) ---------------------------------------------------------
+
+_operator_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="OperatorToken",
+    description=(
+        "An operator's token: `Authorization: Bearer <token>`, from `parrain operator token` "
+        "(a console session: it expires, idles out and is revoked like one). What it may do "
+        "is its operator's role (ADR 20)."
+    ),
+)
+
+
+@functools.cache
+def require_operator(permission: str) -> Callable[..., ResumedSession]:
+    """A dependency that admits a request carrying a live operator token whose role holds
+    ``permission``; the operator is kept on ``request.state.operator`` (see
+    :func:`get_actor`). Raises OperatorUnauthenticated (401) or PermissionDenied (403)."""
+    needed = Permission(permission)
+
+    def operator(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_operator_bearer)],
+    ) -> ResumedSession:
+        if bearer is None or not bearer.credentials:
+            raise OperatorUnauthenticated(
+                "this operation needs an operator token: send `Authorization: Bearer <token>` "
+                "(`parrain operator token` makes one)"
+            )
+        token = bearer.credentials
+        policy = SignInPolicy.from_settings(get_settings(request).console)
+        clock = get_clock(request)
+        resumed = get_database(request).read(
+            lambda session: operators.resume_session(
+                session=session,
+                token=token,
+                policy=policy,
+                clock=clock,
+                touch=False,
+                kind=SessionKind.API,
+            )
+        )
+        if resumed is None:
+            raise OperatorUnauthenticated("the operator token is unknown, expired or revoked")
+        if not allows(resumed.operator.role, needed):
+            raise PermissionDenied(
+                f"the role {resumed.operator.role.value} does not allow this ({needed.value})",
+                permission=needed.value,
+                role=resumed.operator.role.value,
+            )
+        request.state.operator = resumed
+        return resumed
+
+    return operator
+
+
+def operator(permission: str) -> Any:
+    """``dependencies=[operator("campaigns.edit")]`` on a route of the management API."""
+    return Depends(require_operator(permission))

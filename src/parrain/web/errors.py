@@ -15,11 +15,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from parrain.errors import InvalidInput, NotFound, ParrainError
+from parrain.web.ratelimit import RateLimited
+from parrain.web.templating import gettext_for, locale_of, render
 
 #: At most this many validation problems are listed; the rest are only counted.
 MAX_PROBLEMS = 20
@@ -81,12 +83,19 @@ class ErrorResponse(BaseModel):
 
 _DESCRIPTIONS = {
     400: "The request is malformed.",
-    401: "No API key, or one that is malformed, unknown or revoked (`invalid_api_key`).",
-    403: "The API key was not granted the scope this operation needs (`api_key_scope_denied`).",
+    401: (
+        "No credential, or one that is malformed, unknown, expired or revoked: an integration "
+        "API key (`invalid_api_key`) or an operator token (`operator_unauthenticated`)."
+    ),
+    403: (
+        "The API key lacks the scope (`api_key_scope_denied`), or the operator's role the "
+        "permission (`permission_denied`), this operation needs."
+    ),
     404: "The resource does not exist (the code names which kind).",
     409: "The request conflicts with the resource's current state.",
     413: "The request body is larger than the server accepts (`request_too_large`).",
     422: "The input is invalid (`invalid_request` lists each problem).",
+    429: "Too many requests from this client (`rate_limited`); `Retry-After` says when to retry.",
     500: "An unexpected error (`internal_error`); details.error_id points to the log line.",
     503: "A dependency such as the database is unavailable.",
 }
@@ -169,29 +178,98 @@ def invalid_request(errors: Sequence[Any], *, sent_json: bool = True) -> Invalid
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
-async def _parrain_error(_request: Request, error: Exception) -> JSONResponse:
+def wants_page(request: Request) -> bool:
+    """A browser on a page route (not the API, not the docs): errors answer as a page."""
+    path = request.url.path
+    if path.startswith(("/v1/", "/openapi.json", "/docs")) or path == "/v1":
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def error_page(request: Request, error: ParrainError) -> Response:
+    """``error`` as the HTML page ``error.html``, with the same status."""
+    language = locale_of(request)
+    gettext = gettext_for(language)
+    titles = {
+        401: gettext("Please sign in"),
+        403: gettext("You cannot do this"),
+        404: gettext("Page not found"),
+        409: gettext("This cannot be done now"),
+        413: gettext("What you sent is too large"),
+        429: gettext("Too many attempts"),
+    }
+    title = titles.get(error.status_code) or (
+        gettext("Something went wrong on our side")
+        if error.status_code >= 500
+        else gettext("This request could not be handled")
+    )
+    # The framework's own errors and CSRF are explained in the visitor's language; a
+    # domain error's message is specific and shown as it is.
+    sentences = {
+        "not_found": gettext("There is nothing at this address. Check the link you followed."),
+        "method_not_allowed": gettext("This page cannot be used that way."),
+        "request_too_large": gettext("What you sent is larger than this site accepts."),
+        "csrf_failed": gettext(
+            "This form has expired or was not sent from this site. Reload the page and try again."
+        ),
+        "internal_error": gettext("Please try again in a moment."),
+        "rate_limited": gettext(
+            "You made many requests in a short time. Wait a minute, then try again."
+        ),
+    }
+    referer = request.headers.get("referer", "")
+    own = f"{request.url.scheme}://{request.url.netloc}/"
+    return render(
+        request,
+        "error.html",
+        {
+            "title": title,
+            "message": sentences.get(error.code, error.message),
+            "code": error.code,
+            "back": referer if referer.startswith(own) else "/",
+        },
+        status_code=error.status_code,
+    )
+
+
+def _answer(
+    request: Request, error: ParrainError, *, headers: Mapping[str, str] | None = None
+) -> Response:
+    if wants_page(request):
+        return error_page(request, error)
+    return error_response(error, headers=headers)
+
+
+async def _parrain_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, ParrainError)
-    return error_response(error, headers=_CHALLENGE if error.status_code == 401 else None)
+    headers = dict(_CHALLENGE) if error.status_code == 401 else {}
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(error.retry_after)
+    response = _answer(request, error, headers=headers)
+    response.headers.update(headers)  # the page answers carry them too
+    return response
 
 
-async def _validation_error(request: Request, error: Exception) -> JSONResponse:
+async def _validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     sent_json = media_type == "application/json" or media_type.endswith("+json")
-    return error_response(invalid_request(error.errors(), sent_json=sent_json))
+    return _answer(request, invalid_request(error.errors(), sent_json=sent_json))
 
 
-async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, StarletteHTTPException)
     status = error.status_code
     if status == 404:
-        return error_response(RouteNotFound("there is nothing at this address"))
+        return _answer(request, RouteNotFound("there is nothing at this address"))
     if status == 405:
-        return error_response(
-            MethodNotAllowed("this address does not answer that method"), headers=error.headers
+        return _answer(
+            request,
+            MethodNotAllowed("this address does not answer that method"),
+            headers=error.headers,
         )
     if status == 413:
-        return error_response(RequestTooLarge("the request body is too large"))
+        return _answer(request, RequestTooLarge("the request body is too large"))
     # Any other status the framework raises keeps it, with a code derived from its phrase.
     try:
         phrase = HTTPStatus(status).phrase

@@ -2,6 +2,8 @@
 
 Items settle by the wall clock (``--settle-seconds``); ``--outcome REGEX=STATUS`` makes the
 items of matching receivers end with that status (``--outcome '^unclaimed'=UNCLAIMED``).
+``--webhook-url`` makes it notify that URL as PayPal does (ADR 19), under ``--webhook-id``
+(what ``PARRAIN_PAYOUTS_PAYPAL_WEBHOOK_ID`` must say).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from parrain.cli.output import EXIT_REFUSED, fail
 from parrain.payouts.providers.fake import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
+    DEFAULT_WEBHOOK_ID,
     FakePayPal,
     OutcomeRule,
 )
@@ -58,9 +61,25 @@ def fake_paypal(
         list[str] | None,
         typer.Option("--outcome", help="REGEX=STATUS: receivers matching REGEX end with STATUS."),
     ] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-url",
+            help="Send PayPal's payout notifications to this URL (e.g. parrain's "
+            "/v1/paypal/webhooks).",
+        ),
+    ] = None,
+    webhook_id: Annotated[
+        str,
+        typer.Option("--webhook-id", help="The webhook id the notifications are signed for."),
+    ] = DEFAULT_WEBHOOK_ID,
 ) -> None:
     """Serve a fake of PayPal Payouts v1 until stopped (Ctrl-C or SIGTERM)."""
     rules = [_outcome_rule(text) for text in outcome or []]
+    if webhook_url is not None and not webhook_url.startswith(("http://", "https://")):
+        fail("invalid_input", "--webhook-url is an http:// or https:// URL", status=EXIT_REFUSED)
+    if not webhook_id.isascii() or not webhook_id.isalnum() or len(webhook_id) > 50:
+        fail("invalid_input", "--webhook-id is 1 to 50 letters and digits", status=EXIT_REFUSED)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -69,6 +88,8 @@ def fake_paypal(
         client_secret=client_secret,
         settle_after=timedelta(seconds=settle_seconds),
         outcomes=rules,
+        webhook_url=webhook_url,
+        webhook_id=webhook_id,
     )
     try:
         fake.start(host=host, port=port)

@@ -1,6 +1,9 @@
 """``parrain member``: a member's export and erasure (privacy rights), for an operator acting
 on a person's request. The export holds the person's personal data in the clear: it is
-written to the file given, or to standard output when asked, never to a log."""
+written to the file given, or to standard output when asked, never to a log.
+
+``parrain member token`` mints the link to a person's member pages, as the marketplace's
+backend does (docs/member-tokens.md): for the demo and for support. Each one is audited."""
 
 from __future__ import annotations
 
@@ -10,12 +13,18 @@ from uuid import UUID
 
 import typer
 
+from parrain.audit import service as audit
 from parrain.cli.output import console, reports_errors, show_moment
 from parrain.cli.state import state_of
 from parrain.errors import InvalidInput
+from parrain.members import service as members
+from parrain.members.tokens import MAX_LIFETIME_SECONDS, mint_member_token
 from parrain.privacy import service as privacy
 
-app = typer.Typer(help="Privacy rights: a member's export and erasure.", no_args_is_help=True)
+app = typer.Typer(
+    help="Privacy rights (a member's export and erasure); links to a member's pages.",
+    no_args_is_help=True,
+)
 
 MemberArgument = Annotated[str, typer.Argument(metavar="MEMBER", help="The member's id.")]
 
@@ -108,3 +117,63 @@ def erase(
             f"Member {member_id} erased on {when}: their personal data "
             "can no longer be read; their prizes and the ledger are kept."
         )
+
+
+@app.command()
+@reports_errors
+def token(
+    ctx: typer.Context,
+    user: Annotated[
+        str,
+        typer.Argument(metavar="USER", help="The marketplace's own user id of the person."),
+    ],
+    market: Annotated[
+        str, typer.Option("--market", help="The person's market (ISO 3166 code: GB, FR...).")
+    ],
+    lifetime: Annotated[
+        int,
+        typer.Option(
+            "--lifetime",
+            min=30,
+            max=MAX_LIFETIME_SECONDS,
+            help="How long the link works, in seconds (at most ten minutes).",
+        ),
+    ] = 300,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="Where the pages are served; default PARRAIN_REFERRALS_LINK_BASE_URL.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Print a link that opens USER's member pages, signed with PARRAIN_MEMBERS_TOKEN_SECRET.
+
+    Whoever holds the link is that person on the pages until it expires: hand it to them
+    only. The minting is written to the audit log (who, which market, never the user id).
+    """
+    state = state_of(ctx)
+    settings = state.settings
+    secret = settings.members.token_secret_bytes(settings.crypto)
+    now = state.clock.now()
+    try:
+        minted = mint_member_token(
+            secret=secret, subject=user.strip(), market=market, now=now, lifetime_seconds=lifetime
+        )
+    except ValueError as problem:
+        raise InvalidInput(str(problem), field="market") from None
+    user_hash = members.marketplace_user_hash(state.member_keys, user.strip())
+    state.database.run(
+        lambda session: audit.record(
+            session=session,
+            actor=state.actor,
+            action="member.token_minted",
+            subject=f"marketplace_user:{user_hash}",
+            details={"market": market.upper(), "lifetime_seconds": lifetime},
+            clock=state.clock,
+        )
+    )
+    base = (base_url or settings.referrals.link_base_url).rstrip("/")
+    typer.echo(f"{base}/m/enter?token={minted}")
+    console().print(f"The link works for {lifetime} seconds.", style="dim")

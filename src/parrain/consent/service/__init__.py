@@ -21,6 +21,7 @@ from parrain.consent.service.declarations import (
     get_notice,
     latest_version,
     limits_from,
+    list_declarations,
     programme_declaration,
 )
 from parrain.consent.service.events import (
@@ -62,6 +63,7 @@ __all__ = [
     "history",
     "latest_version",
     "limits_from",
+    "list_declarations",
     "member_consents",
     "programme_declaration",
     "receipt_file",

@@ -294,6 +294,12 @@ def check_policy(
     )
 
 
+def list_declarations(*, session: Session) -> list[DeclarationRead]:
+    """Every declaration version of every campaign with its notices' hashes (the auditor's
+    register of what members were shown), by campaign, then version."""
+    return [_read(session, declaration) for declaration in repository.all_declarations(session)]
+
+
 def get_notice(
     *,
     session: Session,

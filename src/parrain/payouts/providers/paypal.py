@@ -9,6 +9,8 @@
   carries its ``payout_batch_id``, and ``create_or_recover_batch`` looks it up and checks it
   is ours (docs/adr/0016-paypal-client-and-fake.md).
 - ``get_batch`` reads every page; ``get_batch_page`` one; ``get_item`` one item.
+- ``verify_webhook_signature``: ``POST /v1/notifications/verify-webhook-signature``, PayPal's
+  own check of a notification's transmission headers against the event (ADR 19).
 - 429 and 5xx, timeouts and dropped connections are retried with bounded exponential backoff
   (``Retry-After`` honoured up to a cap; a total attempt cap; ``sleep`` injectable); what is
   left is a typed error with a stable code.
@@ -29,6 +31,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 import httpx
+from pydantic import ValidationError
 
 from parrain.kit.clock import Clock, SystemClock, as_utc
 from parrain.logging import get_logger
@@ -42,6 +45,12 @@ from parrain.payouts.errors import (
     PayPalTimeout,
     PayPalUnexpectedResponse,
     PayPalUnreachable,
+)
+from parrain.payouts.providers.paypal_webhook_wire import (
+    VERIFY_WEBHOOK_SIGNATURE_PATH,
+    VerificationStatus,
+    VerifyWebhookSignature,
+    VerifyWebhookSignatureResponse,
 )
 from parrain.payouts.providers.paypal_wire import (
     ITEMS_PATH,
@@ -436,6 +445,21 @@ class PayPalClient:
         """``GET /v1/payments/payouts-item/{payout_item_id}``."""
         document = self._request("GET", f"{ITEMS_PATH}/{quote(payout_item_id, safe='')}")
         return parse_item(document)
+
+    def verify_webhook_signature(self, request: VerifyWebhookSignature) -> VerificationStatus:
+        """``POST /v1/notifications/verify-webhook-signature``: PayPal says whether it sent
+        this event with these transmission headers to the webhook ``request.webhook_id``.
+        Retried like any call (the check changes nothing at PayPal)."""
+        document = self._request(
+            "POST", VERIFY_WEBHOOK_SIGNATURE_PATH, body=request.model_dump(mode="json")
+        )
+        try:
+            answer = VerifyWebhookSignatureResponse.model_validate(document)
+        except ValidationError:
+            raise PayPalUnexpectedResponse(
+                "PayPal's verification answer has no valid verification_status"
+            ) from None
+        return answer.verification_status
 
 
 def _check_batch(batch: PayoutBatchRequest) -> None:

@@ -8,10 +8,15 @@ from fastapi import APIRouter, Query
 
 from parrain.audit import service as audit
 from parrain.audit.schemas import AuditEntryRead, ChainReportRead
-from parrain.web.deps import DatabaseDep
+from parrain.web.deps import DatabaseDep, operator
 from parrain.web.errors import error_responses
 
-router = APIRouter(prefix="/audit", tags=["audit"], responses=error_responses(500))
+router = APIRouter(
+    prefix="/audit",
+    tags=["audit"],
+    responses=error_responses(401, 403, 500),
+    dependencies=[operator("audit.view")],
+)
 
 #: The largest sequence number a 64-bit column holds.
 _MAX_SEQ = 2**63 - 1

@@ -14,13 +14,20 @@ from parrain.campaigns.schemas import (
     CampaignUpdate,
     FundingCreate,
 )
-from parrain.web.deps import ActorDep, ClockDep, DatabaseDep
+from parrain.web.deps import ActorDep, ClockDep, DatabaseDep, operator
 from parrain.web.errors import error_responses
 
-router = APIRouter(prefix="/campaigns", tags=["campaigns"], responses=error_responses(422, 500))
+router = APIRouter(
+    prefix="/campaigns", tags=["campaigns"], responses=error_responses(401, 403, 422, 500)
+)
 
 
-@router.post("", status_code=201, responses=error_responses(409, 413))
+@router.post(
+    "",
+    status_code=201,
+    responses=error_responses(409, 413),
+    dependencies=[operator("campaigns.edit")],
+)
 def create_campaign(
     campaign_in: CampaignCreate, database: DatabaseDep, clock: ClockDep, actor: ActorDep
 ) -> CampaignRead:
@@ -32,7 +39,7 @@ def create_campaign(
     )
 
 
-@router.get("")
+@router.get("", dependencies=[operator("campaigns.view")])
 def list_campaigns(
     database: DatabaseDep, status: CampaignStatus | None = None
 ) -> list[CampaignRead]:
@@ -40,12 +47,18 @@ def list_campaigns(
     return database.read(lambda session: campaigns.list_campaigns(session=session, status=status))
 
 
-@router.get("/{campaign_id}", responses=error_responses(404))
+@router.get(
+    "/{campaign_id}", responses=error_responses(404), dependencies=[operator("campaigns.view")]
+)
 def get_campaign(campaign_id: UUID, database: DatabaseDep) -> CampaignRead:
     return database.read(lambda session: campaigns.get(session=session, campaign_id=campaign_id))
 
 
-@router.patch("/{campaign_id}", responses=error_responses(404, 409, 413))
+@router.patch(
+    "/{campaign_id}",
+    responses=error_responses(404, 409, 413),
+    dependencies=[operator("campaigns.edit")],
+)
 def update_campaign(
     campaign_id: UUID,
     campaign_in: CampaignUpdate,
@@ -65,7 +78,11 @@ def update_campaign(
     )
 
 
-@router.post("/{campaign_id}/funding", responses=error_responses(404, 409, 413))
+@router.post(
+    "/{campaign_id}/funding",
+    responses=error_responses(404, 409, 413),
+    dependencies=[operator("campaigns.edit")],
+)
 def fund_campaign(
     campaign_id: UUID,
     funding_in: FundingCreate,
@@ -88,7 +105,11 @@ def fund_campaign(
     )
 
 
-@router.post("/{campaign_id}/launch", responses=error_responses(404, 409))
+@router.post(
+    "/{campaign_id}/launch",
+    responses=error_responses(404, 409),
+    dependencies=[operator("campaigns.lifecycle")],
+)
 def launch_campaign(
     campaign_id: UUID, database: DatabaseDep, clock: ClockDep, actor: ActorDep
 ) -> CampaignRead:
@@ -101,7 +122,11 @@ def launch_campaign(
     )
 
 
-@router.post("/{campaign_id}/pause", responses=error_responses(404, 409))
+@router.post(
+    "/{campaign_id}/pause",
+    responses=error_responses(404, 409),
+    dependencies=[operator("campaigns.lifecycle")],
+)
 def pause_campaign(
     campaign_id: UUID, database: DatabaseDep, clock: ClockDep, actor: ActorDep
 ) -> CampaignRead:
@@ -113,7 +138,11 @@ def pause_campaign(
     )
 
 
-@router.post("/{campaign_id}/resume", responses=error_responses(404, 409))
+@router.post(
+    "/{campaign_id}/resume",
+    responses=error_responses(404, 409),
+    dependencies=[operator("campaigns.lifecycle")],
+)
 def resume_campaign(
     campaign_id: UUID, database: DatabaseDep, clock: ClockDep, actor: ActorDep
 ) -> CampaignRead:
@@ -125,7 +154,11 @@ def resume_campaign(
     )
 
 
-@router.post("/{campaign_id}/end", responses=error_responses(404, 409))
+@router.post(
+    "/{campaign_id}/end",
+    responses=error_responses(404, 409),
+    dependencies=[operator("campaigns.lifecycle")],
+)
 def end_campaign(
     campaign_id: UUID, database: DatabaseDep, clock: ClockDep, actor: ActorDep
 ) -> CampaignRead:

@@ -35,7 +35,14 @@ from parrain.consent.schemas import (
     NoticeShownCreate,
     PolicyReport,
 )
-from parrain.web.deps import ActorDep, ClockDep, ConsentKeyDep, DatabaseDep, SettingsDep
+from parrain.web.deps import (
+    ActorDep,
+    ClockDep,
+    ConsentKeyDep,
+    DatabaseDep,
+    SettingsDep,
+    operator,
+)
 from parrain.web.errors import error_responses
 
 router = APIRouter(tags=["consent"], responses=error_responses(422, 500))
@@ -46,7 +53,11 @@ VersionQuery = Annotated[
 ]
 
 
-@router.put("/campaigns/{campaign_id}/declaration", responses=error_responses(404, 409, 413))
+@router.put(
+    "/campaigns/{campaign_id}/declaration",
+    responses=error_responses(404, 409, 413),
+    dependencies=[operator("campaigns.edit")],
+)
 def declare_data_use(
     campaign_id: UUID,
     declaration_in: DeclarationCreate,
@@ -75,7 +86,11 @@ def declare_data_use(
     )
 
 
-@router.get("/campaigns/{campaign_id}/declaration", responses=error_responses(404))
+@router.get(
+    "/campaigns/{campaign_id}/declaration",
+    responses=error_responses(404),
+    dependencies=[operator("campaigns.view")],
+)
 def get_declaration(
     campaign_id: UUID, database: DatabaseDep, version: VersionQuery = None
 ) -> DeclarationRead:
@@ -87,7 +102,11 @@ def get_declaration(
     )
 
 
-@router.get("/campaigns/{campaign_id}/declaration/policy", responses=error_responses(404))
+@router.get(
+    "/campaigns/{campaign_id}/declaration/policy",
+    responses=error_responses(404),
+    dependencies=[operator("campaigns.view")],
+)
 def check_declaration_policy(
     campaign_id: UUID, database: DatabaseDep, settings: SettingsDep
 ) -> PolicyReport:

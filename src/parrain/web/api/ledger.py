@@ -12,10 +12,16 @@ from sqlalchemy.orm import Session
 from parrain.kit.money import validate_currency
 from parrain.ledger import service as ledger
 from parrain.ledger.schemas import AccountRead
-from parrain.web.deps import DatabaseDep
+from parrain.web.deps import DatabaseDep, operator
 from parrain.web.errors import error_responses
 
-router = APIRouter(prefix="/ledger", tags=["ledger"], responses=error_responses(500))
+router = APIRouter(
+    prefix="/ledger",
+    tags=["ledger"],
+    responses=error_responses(401, 403, 500),
+    # Money is finance's to read (and the auditor's, and admins').
+    dependencies=[operator("payouts.view")],
+)
 
 
 class CurrencyTotalsRead(BaseModel):

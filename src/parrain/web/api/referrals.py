@@ -30,7 +30,14 @@ from parrain.referrals.schemas import (
     FunnelRead,
     ProgressRead,
 )
-from parrain.web.deps import ClockDep, DatabaseDep, EventsKeyDep, MemberKeysDep, SettingsDep
+from parrain.web.deps import (
+    ClockDep,
+    DatabaseDep,
+    EventsKeyDep,
+    MemberKeysDep,
+    SettingsDep,
+    operator,
+)
 from parrain.web.errors import error_responses
 
 router = APIRouter(tags=["referrals"], responses=error_responses(422, 500))
@@ -204,7 +211,11 @@ def get_event(
     )
 
 
-@router.get("/campaigns/{campaign_id}/funnel", responses=error_responses(404))
+@router.get(
+    "/campaigns/{campaign_id}/funnel",
+    responses=error_responses(401, 403, 404),
+    dependencies=[operator("campaigns.view")],
+)
 def get_funnel(campaign_id: UUID, database: DatabaseDep) -> FunnelRead:
     """Enrolments, clicks → installs → signups → qualified → rewarded, and the prizes by state."""
     return database.read(lambda session: referrals.funnel(session=session, campaign_id=campaign_id))

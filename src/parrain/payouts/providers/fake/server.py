@@ -1,4 +1,4 @@
-"""A fake of PayPal Payouts v1: a real HTTP server following PayPal's published API.
+"""The fake's server: PayPal Payouts v1 over HTTP, following PayPal's published API.
 
 It runs in a thread of the caller (tests: ``FakePayPal().start()`` on ``127.0.0.1:0``) or as
 ``parrain fake-paypal --port N``. It serves:
@@ -8,13 +8,19 @@ It runs in a thread of the caller (tests: ``FakePayPal().start()`` on ``127.0.0.
   ``details[]`` naming each bad field when one item is invalid; a ``sender_batch_id`` used
   before is refused with ``USER_BUSINESS_ERROR`` and a HATEOAS link to the original batch;
 - ``GET /v1/payments/payouts/{id}`` with ``page``, ``page_size`` and ``total_required``;
-- ``GET /v1/payments/payouts-item/{payout_item_id}``.
+- ``GET /v1/payments/payouts-item/{payout_item_id}``;
+- ``POST /v1/notifications/verify-webhook-signature`` (see :mod:`.webhooks`).
 
 Items are ``PENDING`` until ``settle_after`` has passed on the fake's clock, then take the
 outcome of the first :class:`OutcomeRule` matching their receiver (default ``SUCCESS``); an
 ``UNCLAIMED`` item becomes ``RETURNED`` after 30 days, as at PayPal. Faults
 (:class:`Fault`) are injected for the next N requests of an endpoint. The fake counts what it
 accepted to pay each receiver, so a test can assert that nobody was paid twice.
+
+Given a ``webhook_url``, it notifies it as PayPal does: an item event when an item reaches a
+final status (``PAYMENT.PAYOUTS-ITEM.SUCCEEDED``...), ``PAYMENT.PAYOUTSBATCH.SUCCESS`` when
+a batch completes. :meth:`FakePayPal.reverse` turns a paid item ``REVERSED`` or
+``REFUNDED``, as PayPal may after a success.
 """
 
 from __future__ import annotations
@@ -35,23 +41,34 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+from uuid import uuid4
 
 from parrain.kit.clock import Clock, FrozenClock, SystemClock
-from parrain.kit.errors import InvalidAmount, UnknownCurrency
-from parrain.kit.money import Money, minor_unit_exponent
+from parrain.kit.money import Money
 from parrain.logging import get_logger
+from parrain.payouts.providers.fake import validation
+from parrain.payouts.providers.fake.webhooks import (
+    CERTS_PATH,
+    DEFAULT_WEBHOOK_ID,
+    EVENTS_PATH,
+    WebhookSender,
+    WebhookSigner,
+    parse_verification,
+)
+from parrain.payouts.providers.paypal_webhook_wire import (
+    BATCH_RESOURCE,
+    ITEM_EVENT_PREFIX,
+    ITEM_RESOURCE,
+    VERIFY_WEBHOOK_SIGNATURE_PATH,
+    WebhookEventType,
+)
 from parrain.payouts.providers.paypal_wire import (
     ITEMS_PATH,
-    MAX_BATCH_ITEMS,
-    MAX_PAGE,
-    MAX_PAGE_SIZE,
     PAYOUTS_PATH,
     TOKEN_PATH,
     BatchStatus,
     ItemStatus,
-    RecipientType,
     amount_to_wire,
-    parse_amount_text,
 )
 
 DEFAULT_CLIENT_ID: Final = "fake-client-id"
@@ -70,6 +87,7 @@ class Endpoint(StrEnum):
     CREATE_BATCH = "payouts.post"
     GET_BATCH = "payouts.get"
     GET_ITEM = "payouts-item.get"
+    VERIFY_WEBHOOK = "verify-webhook-signature.post"
 
 
 class Fault(StrEnum):
@@ -129,6 +147,19 @@ _ITEM_ERRORS: Final[Mapping[ItemStatus, tuple[str, str]]] = {
 }
 
 
+#: The event announcing each final status. PayPal publishes no event for REVERSED; the fake
+#: sends one named like the others (a receiver must not depend on the name: ADR 19).
+_ITEM_EVENTS: Final[Mapping[ItemStatus, tuple[str, str]]] = {
+    ItemStatus.SUCCESS: (WebhookEventType.ITEM_SUCCEEDED, "A payout item has succeeded"),
+    ItemStatus.FAILED: (WebhookEventType.ITEM_FAILED, "A payout item has failed"),
+    ItemStatus.UNCLAIMED: (WebhookEventType.ITEM_UNCLAIMED, "A payout item is unclaimed"),
+    ItemStatus.RETURNED: (WebhookEventType.ITEM_RETURNED, "A payout item was returned"),
+    ItemStatus.BLOCKED: (WebhookEventType.ITEM_BLOCKED, "A payout item was blocked"),
+    ItemStatus.REFUNDED: (WebhookEventType.ITEM_REFUNDED, "A payout item was refunded"),
+    ItemStatus.REVERSED: (f"{ITEM_EVENT_PREFIX}REVERSED", "A payout item was reversed"),
+}
+
+
 @dataclass(slots=True)
 class _Item:
     payout_item_id: str
@@ -140,6 +171,10 @@ class _Item:
     sender_item_id: str | None
     note: str | None
     outcome: ItemStatus
+    #: REVERSED or REFUNDED once :meth:`FakePayPal.reverse` took a paid item back.
+    reversal: ItemStatus | None = None
+    #: The status its last webhook announced.
+    notified: ItemStatus | None = None
 
 
 @dataclass(slots=True)
@@ -148,6 +183,7 @@ class _Batch:
     sender_batch_header: dict[str, str]
     created_at: datetime
     items: list[_Item] = field(default_factory=list)
+    notified: bool = False
 
 
 @dataclass(slots=True)
@@ -182,6 +218,9 @@ class FakePayPal:
         token_lifetime: timedelta = timedelta(hours=9),
         hang_seconds: float = 5.0,
         on_response: Callable[[SentResponse], None] | None = None,
+        webhook_url: str | None = None,
+        webhook_id: str = DEFAULT_WEBHOOK_ID,
+        webhook_attempts: int = 4,
     ) -> None:
         self._client_id = client_id
         self._client_secret = client_secret
@@ -202,6 +241,11 @@ class FakePayPal:
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.webhook_url = webhook_url
+        self.webhook_id = webhook_id
+        self._webhook_attempts = webhook_attempts
+        self._signer: WebhookSigner | None = None
+        self._sender: WebhookSender | None = None
 
     # --- life -----------------------------------------------------------------------------
 
@@ -219,10 +263,25 @@ class FakePayPal:
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
+        self._signer = WebhookSigner(
+            webhook_id=self.webhook_id,
+            clock=self.clock,
+            cert_url=f"{self.base_url}{CERTS_PATH}/CERT-fake-{self.webhook_id}",
+        )
+        if self.webhook_url is not None:
+            self._sender = WebhookSender(
+                url=self.webhook_url,
+                signer=self._signer,
+                source=self._due_events,
+                attempts=self._webhook_attempts,
+            ).start()
         return self
 
     def stop(self) -> None:
         self._stopping.set()
+        if self._sender is not None:
+            self._sender.stop()
+            self._sender = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -267,6 +326,34 @@ class FakePayPal:
         if not isinstance(self.clock, FrozenClock):
             raise TypeError("advance() needs the fake to run on a FrozenClock")
         self.clock.advance(delta)
+        if self._sender is not None:
+            self._sender.scan_now()
+
+    @property
+    def webhooks(self) -> WebhookSender:
+        """The webhook sender (the fake was given a ``webhook_url`` and is started)."""
+        if self._sender is None:
+            raise RuntimeError("the fake sends no webhooks: start it with a webhook_url")
+        return self._sender
+
+    def reverse(self, payout_item_id: str, status: ItemStatus = ItemStatus.REVERSED) -> None:
+        """Take back a paid item, as PayPal may after a SUCCESS: it reads ``status``
+        (REVERSED or REFUNDED) from now on, and its webhook is sent."""
+        if status not in (ItemStatus.REVERSED, ItemStatus.REFUNDED):
+            raise ValueError("an item is taken back as REVERSED or REFUNDED")
+        with self._lock:
+            item = self._items[payout_item_id]
+            batch = self._batches[item.payout_batch_id]
+            if self._status(item, batch, self.clock.now()) is not ItemStatus.SUCCESS:
+                raise ValueError(f"item {payout_item_id} was not paid")
+            item.reversal = status
+        if self._sender is not None:
+            self._sender.scan_now()
+
+    def item_ids(self, receiver: str) -> list[str]:
+        """PayPal's ids of the items accepted for ``receiver``."""
+        with self._lock:
+            return [i.payout_item_id for i in self._items.values() if i.receiver == receiver]
 
     def revoke_tokens(self) -> None:
         """Forget every token issued: the next call with one is answered 401."""
@@ -396,7 +483,7 @@ class FakePayPal:
 
     def create_batch(self, body: Any, base_url: str) -> _Answer:
         if not isinstance(body, dict):
-            return self._validation_error([_detail("", "MALFORMED_REQUEST_JSON")])
+            return self._validation_error([validation.detail("", "MALFORMED_REQUEST_JSON")])
         header = body.get("sender_batch_header")
         sender_batch_id = header.get("sender_batch_id") if isinstance(header, dict) else None
         with self._lock:
@@ -414,9 +501,9 @@ class FakePayPal:
                             "issue": "Batch with given sender_batch_id already exists",
                         }
                     ],
-                    links=[_link(base_url, f"{PAYOUTS_PATH}/{quote(original)}", "self")],
+                    links=[validation.link(base_url, f"{PAYOUTS_PATH}/{quote(original)}", "self")],
                 )
-            problems, items = _validate_batch(body)
+            problems, items = validation.validate_batch(body)
             if problems:
                 return self._validation_error(problems)
             batch_id = f"FAKEB{next(self._ids):08d}"
@@ -456,7 +543,7 @@ class FakePayPal:
                         "batch_status": BatchStatus.PENDING.value,
                         "sender_batch_header": dict(header_out),
                     },
-                    "links": [_link(base_url, f"{PAYOUTS_PATH}/{batch_id}", "self")],
+                    "links": [validation.link(base_url, f"{PAYOUTS_PATH}/{batch_id}", "self")],
                 },
             )
 
@@ -477,6 +564,8 @@ class FakePayPal:
             return ItemStatus.PENDING
         if item.outcome is ItemStatus.UNCLAIMED and now >= settled_at + UNCLAIMED_RETURN_AFTER:
             return ItemStatus.RETURNED
+        if item.reversal is not None and item.outcome is ItemStatus.SUCCESS:
+            return item.reversal
         return item.outcome
 
     def _item_document(
@@ -499,7 +588,7 @@ class FakePayPal:
             "payout_item_fee": amount_to_wire(Money.zero(item.amount.currency)),
             "payout_batch_id": item.payout_batch_id,
             "payout_item": detail,
-            "links": [_link(base_url, f"{ITEMS_PATH}/{item.payout_item_id}", "item")],
+            "links": [validation.link(base_url, f"{ITEMS_PATH}/{item.payout_item_id}", "item")],
         }
         if with_sender and "sender_batch_id" in batch.sender_batch_header:
             document["sender_batch_id"] = batch.sender_batch_header["sender_batch_id"]
@@ -523,7 +612,7 @@ class FakePayPal:
                 return self._error(
                     404, "RESOURCE_NOT_FOUND", "The specified resource does not exist."
                 )
-            paging = _paging(query)
+            paging = validation.paging(query)
             if isinstance(paging, list):
                 return self._error(
                     400,
@@ -536,28 +625,14 @@ class FakePayPal:
             total_items = len(batch.items)
             total_pages = max(1, -(-total_items // page_size))
             chosen = batch.items[(page - 1) * page_size : page * page_size]
-            statuses = [self._status(item, batch, now) for item in batch.items]
-            done = all(status is not ItemStatus.PENDING for status in statuses)
-            header: dict[str, Any] = {
-                "payout_batch_id": batch.payout_batch_id,
-                "batch_status": (BatchStatus.SUCCESS if done else BatchStatus.PROCESSING).value,
-                "time_created": _stamp(batch.created_at),
-                "sender_batch_header": dict(batch.sender_batch_header),
-                "funding_source": "BALANCE",
-            }
-            if done:
-                header["time_completed"] = _stamp(batch.created_at + self.settle_after)
-            currencies = {item.amount.currency for item in batch.items}
-            if len(currencies) == 1:
-                currency = currencies.pop()
-                total = sum(item.amount.minor for item in batch.items)
-                header["amount"] = amount_to_wire(Money(total, currency))
-                header["fees"] = amount_to_wire(Money.zero(currency))
+            header = self._batch_header(batch, now)
             path = f"{PAYOUTS_PATH}/{batch.payout_batch_id}"
-            links = [_link(base_url, f"{path}?page={page}&page_size={page_size}", "self")]
+            links = [validation.link(base_url, f"{path}?page={page}&page_size={page_size}", "self")]
             if page < total_pages:
                 links.append(
-                    _link(base_url, f"{path}?page={page + 1}&page_size={page_size}", "next")
+                    validation.link(
+                        base_url, f"{path}?page={page + 1}&page_size={page_size}", "next"
+                    )
                 )
             body: dict[str, Any] = {
                 "batch_header": header,
@@ -572,6 +647,101 @@ class FakePayPal:
                 body["total_pages"] = total_pages
             return _Answer(200, body)
 
+    def _is_done(self, batch: _Batch, now: datetime) -> bool:
+        return all(self._status(item, batch, now) is not ItemStatus.PENDING for item in batch.items)
+
+    def _batch_header(self, batch: _Batch, now: datetime) -> dict[str, Any]:
+        done = self._is_done(batch, now)
+        header: dict[str, Any] = {
+            "payout_batch_id": batch.payout_batch_id,
+            "batch_status": (BatchStatus.SUCCESS if done else BatchStatus.PROCESSING).value,
+            "time_created": _stamp(batch.created_at),
+            "sender_batch_header": dict(batch.sender_batch_header),
+            "funding_source": "BALANCE",
+        }
+        if done:
+            header["time_completed"] = _stamp(batch.created_at + self.settle_after)
+        currencies = {item.amount.currency for item in batch.items}
+        if len(currencies) == 1:
+            currency = currencies.pop()
+            total = sum(item.amount.minor for item in batch.items)
+            header["amount"] = amount_to_wire(Money(total, currency))
+            header["fees"] = amount_to_wire(Money.zero(currency))
+        return header
+
+    # --- webhooks -------------------------------------------------------------------------
+
+    def _envelope(
+        self, event_type: str, resource_type: str, summary: str, resource: dict[str, Any]
+    ) -> dict[str, Any]:
+        event_id = f"WH-FAKE{next(self._ids):012d}-{uuid4().hex[:17].upper()}"
+        return {
+            "id": event_id,
+            "event_version": "1.0",
+            "create_time": _stamp(self.clock.now()),
+            "resource_type": resource_type,
+            "resource_version": "1.0",
+            "event_type": event_type,
+            "summary": summary,
+            "resource": resource,
+            "links": [
+                validation.link(self.base_url, f"{EVENTS_PATH}/{event_id}", "self"),
+                {
+                    "href": f"{self.base_url}{EVENTS_PATH}/{event_id}/resend",
+                    "rel": "resend",
+                    "method": "POST",
+                },
+            ],
+        }
+
+    def _due_events(self) -> list[dict[str, Any]]:
+        """The events that became due since the last call: each item that reached a final
+        status it has not announced yet, and each batch that completed."""
+        events: list[dict[str, Any]] = []
+        base_url = self.base_url
+        with self._lock:
+            now = self.clock.now()
+            for batch in self._batches.values():
+                for item in batch.items:
+                    status = self._status(item, batch, now)
+                    if status not in _ITEM_EVENTS or item.notified is status:
+                        continue
+                    item.notified = status
+                    resource = self._item_document(item, batch, now, base_url, with_sender=True)
+                    resource["links"].append(
+                        validation.link(
+                            base_url, f"{PAYOUTS_PATH}/{batch.payout_batch_id}", "batch"
+                        )
+                    )
+                    event_type, summary = _ITEM_EVENTS[status]
+                    events.append(self._envelope(event_type, ITEM_RESOURCE, summary, resource))
+                if not batch.notified and self._is_done(batch, now):
+                    batch.notified = True
+                    resource = {
+                        "batch_header": self._batch_header(batch, now),
+                        "links": [
+                            validation.link(
+                                base_url, f"{PAYOUTS_PATH}/{batch.payout_batch_id}", "self"
+                            )
+                        ],
+                    }
+                    events.append(
+                        self._envelope(
+                            WebhookEventType.BATCH_SUCCESS,
+                            BATCH_RESOURCE,
+                            "Payouts batch completed successfully.",
+                            resource,
+                        )
+                    )
+        return events
+
+    def verify_webhook_signature(self, body: Any) -> _Answer:
+        request = parse_verification(body)
+        if isinstance(request, list):
+            return self._validation_error(request)
+        assert self._signer is not None  # made at start, before the first request
+        return _Answer(200, {"verification_status": self._signer.verify(request).value})
+
     def show_item(self, item_id: str, base_url: str) -> _Answer:
         with self._lock:
             item = self._items.get(item_id)
@@ -584,143 +754,6 @@ class FakePayPal:
                 200,
                 self._item_document(item, batch, self.clock.now(), base_url, with_sender=True),
             )
-
-
-def _detail(field_name: str, issue: str) -> dict[str, str]:
-    return {"field": field_name, "location": "body", "issue": issue}
-
-
-def _link(base_url: str, path: str, rel: str) -> dict[str, str]:
-    return {"href": base_url + path, "rel": rel, "method": "GET"}
-
-
-def _paging(query: Mapping[str, list[str]]) -> tuple[int, int, bool] | list[dict[str, str]]:
-    values: dict[str, int] = {"page": 1, "page_size": MAX_PAGE_SIZE}
-    problems: list[dict[str, str]] = []
-    for name, maximum in (("page", MAX_PAGE), ("page_size", MAX_PAGE_SIZE)):
-        raw = query.get(name)
-        if raw is None:
-            continue
-        text = raw[-1]
-        if not text.isdigit() or not 1 <= int(text) <= maximum:
-            problems.append(
-                {"field": name, "location": "query", "issue": f"must be 1 to {maximum}"}
-            )
-        else:
-            values[name] = int(text)
-    total = query.get("total_required", ["false"])[-1].lower()
-    if total not in ("true", "false"):
-        problems.append(
-            {"field": "total_required", "location": "query", "issue": "must be true or false"}
-        )
-    return problems or (values["page"], values["page_size"], total == "true")
-
-
-def _text_field(
-    document: Mapping[str, Any],
-    key: str,
-    where: str,
-    problems: list[dict[str, str]],
-    *,
-    maximum: int,
-    required: bool = False,
-) -> str | None:
-    value = document.get(key)
-    if value is None:
-        if required:
-            problems.append(_detail(f"{where}.{key}", "Required field missing"))
-        return None
-    if not isinstance(value, str) or len(value) > maximum or (required and not value):
-        problems.append(_detail(f"{where}.{key}", f"Must be text of up to {maximum} characters"))
-        return None
-    return value
-
-
-def _validate_amount(value: Any, where: str, problems: list[dict[str, str]]) -> Money | None:
-    if not isinstance(value, dict):
-        problems.append(_detail(where, "Required field missing"))
-        return None
-    currency, text = value.get("currency"), value.get("value")
-    if not isinstance(currency, str):
-        problems.append(_detail(f"{where}.currency", "Required field missing"))
-        return None
-    if not isinstance(text, str):
-        problems.append(_detail(f"{where}.value", "Amount value must be a string"))
-        return None
-    try:
-        exponent = minor_unit_exponent(currency)
-    except UnknownCurrency:
-        problems.append(_detail(f"{where}.currency", "Currency code is invalid"))
-        return None
-    try:
-        amount = parse_amount_text(text, currency)
-    except InvalidAmount:
-        if "." in text and len(text.partition(".")[2]) > exponent and exponent == 0:
-            issue = "Currency does not support decimals"
-        else:
-            issue = f"Amount must be a positive decimal with at most {exponent} decimal places"
-        problems.append(_detail(f"{where}.value", issue))
-        return None
-    if amount.minor <= 0:
-        problems.append(_detail(f"{where}.value", "Amount must be greater than zero"))
-        return None
-    return amount
-
-
-def _validate_batch(body: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
-    """Every problem of a ``create_payout_request`` (whole-batch refusal), else the items."""
-    problems: list[dict[str, str]] = []
-    header = body.get("sender_batch_header")
-    if not isinstance(header, dict):
-        problems.append(_detail("sender_batch_header", "Required field missing"))
-        header = {}
-    _text_field(header, "sender_batch_id", "sender_batch_header", problems, maximum=256)
-    _text_field(header, "email_subject", "sender_batch_header", problems, maximum=255)
-    _text_field(header, "email_message", "sender_batch_header", problems, maximum=1000)
-    default_type = header.get("recipient_type")
-    if default_type is not None and default_type not in RecipientType.__members__:
-        problems.append(_detail("sender_batch_header.recipient_type", "Recipient type is invalid"))
-    items = body.get("items")
-    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH_ITEMS:
-        problems.append(_detail("items", f"Must hold 1 to {MAX_BATCH_ITEMS} payout items"))
-        return problems, []
-    accepted: list[dict[str, Any]] = []
-    sender_item_ids: set[str] = set()
-    for index, item in enumerate(items):
-        where = f"items[{index}]"
-        if not isinstance(item, dict):
-            problems.append(_detail(where, "Payout item must be an object"))
-            continue
-        recipient_type = item.get("recipient_type", default_type)
-        if recipient_type not in RecipientType.__members__:
-            problems.append(_detail(f"{where}.recipient_type", "Recipient type is invalid"))
-        receiver = _text_field(item, "receiver", where, problems, maximum=127, required=True)
-        if receiver is not None and recipient_type == "EMAIL" and "@" not in receiver:
-            problems.append(
-                _detail(f"{where}.receiver", "Receiver is invalid or does not match with type")
-            )
-        amount = _validate_amount(item.get("amount"), f"{where}.amount", problems)
-        sender_item_id = _text_field(item, "sender_item_id", where, problems, maximum=63)
-        if sender_item_id is not None:
-            if sender_item_id in sender_item_ids:
-                problems.append(
-                    _detail(
-                        f"{where}.sender_item_id", "This transaction is duplicated in this batch"
-                    )
-                )
-            sender_item_ids.add(sender_item_id)
-        note = _text_field(item, "note", where, problems, maximum=4000)
-        if receiver is not None and amount is not None:
-            accepted.append(
-                {
-                    "recipient_type": recipient_type,
-                    "receiver": receiver,
-                    "amount": amount,
-                    "sender_item_id": sender_item_id,
-                    "note": note,
-                }
-            )
-    return problems, accepted
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -754,6 +787,8 @@ class _Handler(BaseHTTPRequestHandler):
             return Endpoint.TOKEN, ""
         if method == "POST" and path == PAYOUTS_PATH:
             return Endpoint.CREATE_BATCH, ""
+        if method == "POST" and path == VERIFY_WEBHOOK_SIGNATURE_PATH:
+            return Endpoint.VERIFY_WEBHOOK, ""
         if method == "GET" and path.startswith(PAYOUTS_PATH + "/"):
             rest = path[len(PAYOUTS_PATH) + 1 :]
             if rest and "/" not in rest:
@@ -817,11 +852,13 @@ class _Handler(BaseHTTPRequestHandler):
         refusal = fake._authenticate(self.headers.get("Authorization"))
         if refusal is not None:
             return refusal
-        if endpoint is Endpoint.CREATE_BATCH:
+        if endpoint in (Endpoint.CREATE_BATCH, Endpoint.VERIFY_WEBHOOK):
             try:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = None
+            if endpoint is Endpoint.VERIFY_WEBHOOK:
+                return fake.verify_webhook_signature(body)
             return fake.create_batch(body, self._base_url())
         if endpoint is Endpoint.GET_BATCH:
             query = parse_qs(urlsplit(self.path).query)
