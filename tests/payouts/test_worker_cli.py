@@ -44,6 +44,7 @@ def test_run_once_pays_and_reconcile_is_clean_then_finds_a_difference(
     assert "clean: 1 batches and 3 items agree with PayPal" in clean.stdout
     assert "GBP" in clean.stdout
     assert "60.00" in clean.stdout
+    assert "taken" in clean.stdout  # the columns of payments PayPal brought back (wrapped)
 
     database.run(
         lambda s: s.execute(

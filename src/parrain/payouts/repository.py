@@ -180,3 +180,17 @@ def latest_item_of(session: Session, member_id: UUID, currency: str) -> PayoutIt
         .order_by(PayoutItem.created_at.desc(), PayoutItem.id.desc())
         .limit(1)
     ).first()
+
+
+def item_totals(session: Session) -> list[tuple[UUID, str, str | None, int, int]]:
+    """Per batch, status and void reason: how many items and their amount (minor units)."""
+    rows = session.execute(
+        select(
+            PayoutItem.batch_id,
+            PayoutItem.status,
+            PayoutItem.void_reason,
+            func.count(),
+            func.coalesce(func.sum(PayoutItem.amount_minor), 0),
+        ).group_by(PayoutItem.batch_id, PayoutItem.status, PayoutItem.void_reason)
+    )
+    return [(row[0], row[1], row[2], int(row[3]), int(row[4])) for row in rows]

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from parrain.audit import service as audit
 from parrain.db.locks import lock_names
+from parrain.errors import NotFound
 from parrain.kit.clock import Clock
 from parrain.kit.ids import derived_id, new_id
 from parrain.kit.money import Money
@@ -777,3 +778,44 @@ def in_flight(*, session: Session) -> int:
 
 def count_batches(*, session: Session, status: BatchStatus) -> int:
     return len(repository.list_batches(session, statuses=[status.value]))
+
+
+@dataclass(frozen=True, slots=True)
+class StateTotal:
+    """How many items of a batch are in one state, and their amount (minor units)."""
+
+    items: int = 0
+    amount_minor: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSummary:
+    """A batch as the console lists it: the batch and its items' totals per state
+    (``pending``, ``paid``, ``voided``, ``taken_back``: paid, then brought back, ADR 19)."""
+
+    batch: PayoutBatch
+    states: Mapping[str, StateTotal]
+
+    def total(self, state: str) -> StateTotal:
+        return self.states.get(state, StateTotal())
+
+
+def batch_summaries(*, session: Session) -> list[BatchSummary]:
+    """Every batch, newest first, with its items' counts and amounts per state."""
+    found: dict[UUID, dict[str, StateTotal]] = defaultdict(dict)
+    for batch_id, status, void_reason, count, amount in repository.item_totals(session):
+        taken_back = status == OurItemStatus.PAID.value and void_reason in TAKEN_BACK_REASONS
+        state = "taken_back" if taken_back else status
+        known = found[batch_id].get(state, StateTotal())
+        found[batch_id][state] = StateTotal(known.items + count, known.amount_minor + amount)
+    batches = repository.list_batches(session)
+    batches.sort(key=lambda batch: (batch.created_at, batch.id), reverse=True)
+    return [BatchSummary(batch=batch, states=dict(found.get(batch.id, {}))) for batch in batches]
+
+
+def batch_with_items(*, session: Session, batch_id: UUID) -> tuple[PayoutBatch, list[PayoutItem]]:
+    """A batch and its items; :class:`~parrain.errors.NotFound` (404) when there is none."""
+    batch = repository.get_batch(session, batch_id)
+    if batch is None:
+        raise NotFound(f"no payout batch {batch_id}", batch_id=str(batch_id))
+    return batch, repository.items_of(session, batch_id)

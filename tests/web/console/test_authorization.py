@@ -43,6 +43,12 @@ NEEDS: Final[dict[tuple[str, str], Permission | str]] = {
     ("GET", "/console/audit/notices/{declaration_id}/{language}"): Permission.AUDIT_VIEW,
     ("GET", "/console/audit/consent"): Permission.AUDIT_VIEW,
     ("POST", "/console/audit/bundle"): Permission.AUDIT_VIEW,
+    ("GET", "/console/payouts"): Permission.PAYOUTS_VIEW,
+    ("GET", "/console/payouts/{batch_id}"): Permission.PAYOUTS_VIEW,
+    ("POST", "/console/payouts/reconcile"): Permission.PAYOUTS_MANAGE,
+    ("GET", "/console/api-keys"): Permission.APIKEYS_MANAGE,
+    ("POST", "/console/api-keys"): Permission.APIKEYS_MANAGE,
+    ("POST", "/console/api-keys/{key_id}/revoke"): Permission.APIKEYS_MANAGE,
 }
 
 WHO: Final[list[Role | None]] = [None, *Role]
@@ -132,6 +138,8 @@ def test_who_may_use_each_route(
             "campaign_id": campaign.id,
             "declaration_id": campaign.id,  # no such declaration: a 404 once allowed in
             "language": "en",
+            "batch_id": campaign.id,  # no such payout batch: a 404 once allowed in
+            "key_id": campaign.id,  # no such API key: a 404 once allowed in
         }
     )
     response = client.get(address) if method == "GET" else client.post(address, data=data)

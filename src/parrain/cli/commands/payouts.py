@@ -106,7 +106,16 @@ def reconcile(ctx: typer.Context) -> None:
         raise PayoutsNotConfigured(_NOT_CONFIGURED)
     with client:
         report = reconcile_books(database=state.database, client=client)
-    totals = Table("currency", "paid items", "paid", "pending items", "pending", "voided items")
+    totals = Table(
+        "currency",
+        "paid items",
+        "paid",
+        "pending items",
+        "pending",
+        "voided items",
+        "taken back items",
+        "taken back",
+    )
     for total in report.totals:
         totals.add_row(
             total.currency,
@@ -115,6 +124,8 @@ def reconcile(ctx: typer.Context) -> None:
             str(total.pending_items),
             Money(total.pending_minor, total.currency).plain(),
             str(total.voided_items),
+            str(total.taken_back_items),
+            Money(total.taken_back_minor, total.currency).plain(),
         )
     if report.differences:
         for difference in report.differences:  # one line each: easy to grep and diff
