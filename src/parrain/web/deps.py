@@ -6,6 +6,10 @@ back, so a test or the CLI decides what a route works with.
 Integrations authenticate with an API key: ``api_key: EventsKeyDep`` (or ``ConsentKeyDep``,
 or ``Depends(require_api_key(scope))``) admits a request only with a live key granted that
 scope, answered from a small per-process cache for :data:`API_KEY_CACHE_TTL_SECONDS`.
+
+Operators call the management API with a token of theirs: ``dependencies=[operator(
+"campaigns.edit")]`` admits a live operator API token whose role holds that permission, and
+``actor: ActorDep`` is then that operator, as the audit log names them (ADR 24).
 """
 
 from __future__ import annotations
@@ -251,8 +255,8 @@ _operator_bearer = HTTPBearer(
     scheme_name="OperatorToken",
     description=(
         "An operator's token: `Authorization: Bearer <token>`, from `parrain operator token` "
-        "(a console session: it expires, idles out and is revoked like one). What it may do "
-        "is its operator's role (ADR 20)."
+        "(it expires, and is revoked with its operator). What it may do is its operator's "
+        "role (ADR 24)."
     ),
 )
 
