@@ -54,33 +54,41 @@ def notice_register(*, session: Session) -> list[DeclarationRead]:
     return consent.list_declarations(session=session)
 
 
+def _stored_notice(
+    session: Session, declaration: DeclarationRead, language: NoticeLanguage
+) -> InvestigationNotice:
+    read = consent.get_notice(
+        session=session,
+        campaign_id=declaration.campaign_id,
+        language=language,
+        version=declaration.version,
+    )
+    recomputed = hashlib.sha256(read.content.encode("utf-8")).hexdigest()
+    return InvestigationNotice(
+        campaign_id=read.campaign_id,
+        declaration_id=read.declaration_id,
+        version=read.version,
+        language=read.language,
+        content=read.content,
+        sha256=read.sha256,
+        sha256_recomputed=recomputed,
+        sha256_matches=recomputed == read.sha256,
+        readability=read.readability,
+        rendered_at=read.rendered_at,
+    )
+
+
 def notice_text(
     *, session: Session, declaration_id: UUID, language: NoticeLanguage
 ) -> InvestigationNotice:
     """A stored notice as it was shown, with its hash recomputed from the stored text:
     ``sha256_matches`` is false if the text was changed after it was recorded."""
-    for declaration in consent.list_declarations(session=session):
-        if declaration.id == declaration_id:
-            read = consent.get_notice(
-                session=session,
-                campaign_id=declaration.campaign_id,
-                language=language,
-                version=declaration.version,
-            )
-            recomputed = hashlib.sha256(read.content.encode("utf-8")).hexdigest()
-            return InvestigationNotice(
-                campaign_id=read.campaign_id,
-                declaration_id=read.declaration_id,
-                version=read.version,
-                language=read.language,
-                content=read.content,
-                sha256=read.sha256,
-                sha256_recomputed=recomputed,
-                sha256_matches=recomputed == read.sha256,
-                readability=read.readability,
-                rendered_at=read.rendered_at,
-            )
-    raise NoticeNotFound("there is no such declaration version", declaration_id=str(declaration_id))
+    declaration = consent.find_declaration(session=session, declaration_id=declaration_id)
+    if declaration is None:
+        raise NoticeNotFound(
+            "there is no such declaration version", declaration_id=str(declaration_id)
+        )
+    return _stored_notice(session, declaration, language)
 
 
 def consent_record(
@@ -128,7 +136,7 @@ def investigation_bundle(
         else None
     )
     notices = [
-        notice_text(session=session, declaration_id=declaration.id, language=summary.language)
+        _stored_notice(session, declaration, summary.language)
         for declaration in notice_register(session=session)
         for summary in declaration.notices
     ]

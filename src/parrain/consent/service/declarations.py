@@ -294,6 +294,12 @@ def check_policy(
     )
 
 
+def find_declaration(*, session: Session, declaration_id: UUID) -> DeclarationRead | None:
+    """One declaration version by its id, with its notices' hashes; None if there is none."""
+    found = repository.declaration_by_id(session, declaration_id)
+    return _read(session, found) if found is not None else None
+
+
 def list_declarations(*, session: Session) -> list[DeclarationRead]:
     """Every declaration version of every campaign with its notices' hashes (the auditor's
     register of what members were shown), by campaign, then version."""

@@ -1,0 +1,76 @@
+"""Reads of payouts for the pages and the worker's report."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy.orm import Session
+
+from parrain.errors import NotFound
+from parrain.payouts import repository
+from parrain.payouts.models import PayoutBatch, PayoutItem
+from parrain.payouts.schemas import BatchStatus
+from parrain.payouts.schemas import ItemStatus as OurItemStatus
+from parrain.payouts.service.common import TAKEN_BACK_REASONS
+
+
+def items_of_member(*, session: Session, member_id: UUID) -> list[PayoutItem]:
+    """Every payment of the member's cash to PayPal, oldest first (for their own pages)."""
+    return repository.items_of_member(session, member_id)
+
+
+def in_flight(*, session: Session) -> int:
+    """Batches not settled yet (prepared or submitted)."""
+    return len(
+        repository.list_batches(
+            session, statuses=[BatchStatus.PREPARED.value, BatchStatus.SUBMITTED.value]
+        )
+    )
+
+
+def count_batches(*, session: Session, status: BatchStatus) -> int:
+    return len(repository.list_batches(session, statuses=[status.value]))
+
+
+@dataclass(frozen=True, slots=True)
+class StateTotal:
+    """How many items of a batch are in one state, and their amount (minor units)."""
+
+    items: int = 0
+    amount_minor: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSummary:
+    """A batch as the console lists it: the batch and its items' totals per state
+    (``pending``, ``paid``, ``voided``, ``taken_back``: paid, then brought back, ADR 19)."""
+
+    batch: PayoutBatch
+    states: Mapping[str, StateTotal]
+
+    def total(self, state: str) -> StateTotal:
+        return self.states.get(state, StateTotal())
+
+
+def batch_summaries(*, session: Session) -> list[BatchSummary]:
+    """Every batch, newest first, with its items' counts and amounts per state."""
+    found: dict[UUID, dict[str, StateTotal]] = defaultdict(dict)
+    for batch_id, status, void_reason, count, amount in repository.item_totals(session):
+        taken_back = status == OurItemStatus.PAID.value and void_reason in TAKEN_BACK_REASONS
+        state = "taken_back" if taken_back else status
+        known = found[batch_id].get(state, StateTotal())
+        found[batch_id][state] = StateTotal(known.items + count, known.amount_minor + amount)
+    batches = repository.list_batches(session)
+    batches.sort(key=lambda batch: (batch.created_at, batch.id), reverse=True)
+    return [BatchSummary(batch=batch, states=dict(found.get(batch.id, {}))) for batch in batches]
+
+
+def batch_with_items(*, session: Session, batch_id: UUID) -> tuple[PayoutBatch, list[PayoutItem]]:
+    """A batch and its items; :class:`~parrain.errors.NotFound` (404) when there is none."""
+    batch = repository.get_batch(session, batch_id)
+    if batch is None:
+        raise NotFound(f"no payout batch {batch_id}", batch_id=str(batch_id))
+    return batch, repository.items_of(session, batch_id)
