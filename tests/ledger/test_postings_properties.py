@@ -16,6 +16,7 @@ plan feeding the next, while the clock moves. After every batch:
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -31,7 +32,16 @@ from parrain.ledger.errors import (
     InvalidTransfer,
     LinkedChainOpen,
 )
-from parrain.ledger.postings import Created, Failed, Phase, TransferRequest
+from parrain.ledger.postings import (
+    Created,
+    Failed,
+    Phase,
+    Plan,
+    Result,
+    TransferRequest,
+    _plan_chain,
+    plan_transfers,
+)
 from tests.ledger.model import (
     CLOCK_STEPS,
     Books,
@@ -67,6 +77,46 @@ def test_random_batches_keep_the_books_balanced_and_within_limits(data: st.DataO
         books.commit(requests, plan)
         check_books(books)
         check_replays(books)
+
+
+def _outcome(result: Result) -> object:
+    if isinstance(result, Failed):
+        return (type(result.error), result.error.code, str(result.error))
+    return result
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_a_batch_of_one_is_planned_exactly_as_a_chain_of_one(data: st.DataObject) -> None:
+    """``plan_transfers`` plans a lone unlinked request on a shorter path: the same
+    outcome and the same writes as the general chain planner, for every kind of request
+    the random walk draws (new, pending, post, void, expiry, replay, conflict, invalid)."""
+    counter = itertools.count(1)
+
+    def new_id() -> UUID:
+        return UUID(int=next(counter))
+
+    specs = data.draw(account_specs(), label="accounts")
+    accounts = [make_account(new_id(), currency, limit) for currency, limit in specs]
+    books = Books(accounts={a.id: a for a in accounts}, now=START)
+    for _ in range(data.draw(st.integers(1, 8), label="batches")):
+        books.now += timedelta(seconds=data.draw(st.sampled_from(CLOCK_STEPS), label="clock"))
+        batch = draw_batch(data, books, new_id)
+        requests = [request for _, request in batch]
+        for request in requests:
+            alone = replace(request, linked=False)
+            fast = plan_transfers(
+                [alone], accounts=books.accounts, stored=books.transfers, now=books.now
+            )
+            general = Plan(accounts=dict(books.accounts))
+            general.results.extend(_plan_chain([alone], general, books.transfers, books.now))
+            assert [_outcome(r) for r in fast.results] == [_outcome(r) for r in general.results]
+            assert fast.new_transfers == general.new_transfers
+            assert fast.resolved_pending == general.resolved_pending
+            assert fast.deltas == general.deltas
+            assert fast.accounts == general.accounts
+        plan = books.plan(requests)
+        books.commit(requests, plan)
 
 
 # A few facts the random walk reaches only by luck, stated with exact values.

@@ -220,9 +220,14 @@ class _DriverSQL:
     def flag(self, value: bool) -> Any:
         return int(value) if self.sqlite else value
 
-    def account(self, row: Sequence[Any]) -> Account:
+    def account(self, row: Sequence[Any], known: Mapping[Any, UUID] | None = None) -> Account:
+        """An account from its row; ``known`` maps the stored ids of the accounts asked for
+        to their ``UUID`` objects (on SQLite, parsing 32 hex digits costs more than the rest
+        of the row)."""
+        stored_id = row[0]
+        account_id = known.get(stored_id) if known is not None else None
         return Account(
-            id=self.uuid(row[0]),
+            id=account_id if account_id is not None else self.uuid(stored_id),
             currency=row[1],
             kind=row[2],
             debits_must_not_exceed_credits=bool(row[3]),
@@ -358,7 +363,8 @@ def lock_accounts_and_get_transfers(
             return accounts, get_transfers(session, transfer_ids, cursor=driver)
         ordered = sorted(account_ids, key=lock_order)
         rows = driver.query(*sql.lock_accounts_and_check_ids(transfer_ids, ordered))
-        accounts = {account.id: account for account in map(sql.account, rows)}
+        known = {sql.key(account_id): account_id for account_id in ordered}
+        accounts = {account.id: account for account in (sql.account(r, known) for r in rows)}
         if len(accounts) < len(ordered) or any(row[9] for row in rows):
             return accounts, get_transfers(session, transfer_ids, cursor=driver)
     return accounts, {}
