@@ -182,3 +182,47 @@ def test_sqlite_writers_hold_the_writer_queue_exactly_while_they_write(tmp_path:
         assert seen[-1] is True  # readers never queue
     finally:
         database.dispose()
+
+
+def test_sqlite_readers_begin_deferred_and_writers_immediate(tmp_path: Path) -> None:
+    """A read transaction holds no write lock and no place in the writers' queue: a writer
+    on another thread commits while it is open. The write engine carries no connection
+    events (begin and commit are the dialect's own, see ``db.session``): events would be
+    dispatched around every statement of every write transaction."""
+    database_url = f"sqlite:///{tmp_path / 'modes.sqlite3'}"
+    database = Database(DatabaseSettings(url=database_url, busy_timeout_ms=500))
+    outcomes: list[object] = []
+    try:
+        assert not database.engine._has_events
+
+        def write() -> None:
+            try:
+                database.run(lambda s: s.execute(text("CREATE TABLE IF NOT EXISTS t (x)")))
+                outcomes.append("written")
+            except OperationalError as error:  # pragma: no cover - what the test guards
+                outcomes.append(error)
+
+        def read(session: Session) -> None:
+            session.execute(text("SELECT 1"))  # the read transaction is open from here
+            outcomes.append(_queue_is_free(database_url))
+            writer = threading.Thread(target=write)
+            writer.start()
+            writer.join(10)
+
+        database.read(read)
+        assert outcomes == [True, "written"]
+
+        def held(session: Session) -> None:
+            outcomes.append(_queue_is_free(database_url))
+            raw = sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=0.05)
+            try:
+                raw.execute("BEGIN IMMEDIATE")  # the writer's lock is taken at its start
+            except sqlite3.OperationalError as error:
+                outcomes.append(str(error))
+            finally:
+                raw.close()
+
+        database.run(held)
+        assert outcomes[2:] == [False, "database is locked"]
+    finally:
+        database.dispose()

@@ -54,6 +54,7 @@ _log = get_logger(__name__)
 #: PostgreSQL SQLSTATEs that mean "try the same transaction again".
 _PG_RETRYABLE = frozenset({"40001", "40P01", "23505"})
 _READ_ONLY = "parrain_read_only"
+_READ_ONLY_BEGIN = "parrain_read_only_begin"
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -137,7 +138,7 @@ def _install_sqlite_behaviour(engine: Engine, settings: DatabaseSettings) -> Non
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
         queue.open(record.info)
-        # Let SQLAlchemy's "begin" event decide how a transaction starts.
+        # The dialect's do_begin below decides how a transaction starts.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -149,26 +150,49 @@ def _install_sqlite_behaviour(engine: Engine, settings: DatabaseSettings) -> Non
         cursor.execute("PRAGMA secure_delete=FAST")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        read_only = connection.get_execution_options().get(_READ_ONLY)
-        if not read_only:
-            queue.enter(connection.info)
+    # How a transaction starts and ends: the dialect's own begin, commit and rollback on
+    # this engine, rather than "begin"/"commit" events. An engine with connection events
+    # dispatches them around every statement and transaction of every connection, which
+    # cost a one-transfer transaction about a twentieth of its time (docs/performance.md).
+    # A read-only transaction (see read_only_engine) marks its connection first.
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_begin(pooled: Any) -> None:
+        info = pooled.info
+        if info.pop(_READ_ONLY_BEGIN, False):
+            pooled.dbapi_connection.execute("BEGIN DEFERRED")
+            return
+        queue.enter(info)
         try:
-            # On the driver's cursor: a statement through SQLAlchemy costs more than the BEGIN.
-            with DriverCursor(connection) as cursor:
-                cursor.execute("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+            pooled.dbapi_connection.execute("BEGIN IMMEDIATE")
         except BaseException:
-            queue.leave(connection.info)
+            queue.leave(info)
             raise
 
-    @event.listens_for(engine, "commit")
-    def _on_commit(connection: Connection) -> None:
-        queue.leave(connection.info)
+    def leave(pooled: Any) -> None:
+        try:
+            info = pooled.info
+        except NotImplementedError:  # the ad hoc connection of the engine's first connect
+            return
+        queue.leave(info)
 
-    @event.listens_for(engine, "rollback")
-    def _on_rollback(connection: Connection) -> None:
-        queue.leave(connection.info)
+    def do_commit(pooled: Any) -> None:
+        try:
+            commit(pooled)
+        finally:
+            leave(pooled)
+
+    def do_rollback(pooled: Any) -> None:
+        try:
+            rollback(pooled)
+        finally:
+            leave(pooled)
+
+    # Instance attributes shadow the dialect class's methods for this engine only.
+    setattr(dialect, "do_begin", do_begin)  # noqa: B010
+    setattr(dialect, "do_commit", do_commit)  # noqa: B010
+    setattr(dialect, "do_rollback", do_rollback)  # noqa: B010
 
     # A connection returned or invalidated mid-transaction must not keep its place; a closed
     # one closes its lock file.
@@ -183,6 +207,22 @@ def _install_sqlite_behaviour(engine: Engine, settings: DatabaseSettings) -> Non
     for pool_event in ("checkin", "invalidate", "soft_invalidate"):
         event.listen(engine.pool, pool_event, _release)
     event.listen(engine.pool, "close", _close)
+
+
+def read_only_engine(engine: Engine) -> Engine:
+    """The engine of read-only transactions: the same pool, with the execution option
+    ``parrain_read_only``. On SQLite its transactions begin ``DEFERRED`` (a reader takes no
+    write lock and no place in the writers' queue): a "begin" event of this engine alone
+    marks the connection for the dialect's ``do_begin``, and the write engine keeps no
+    connection events at all."""
+    reader = engine.execution_options(**{_READ_ONLY: True})
+    if engine.dialect.name == "sqlite":
+
+        def _on_begin(connection: Connection) -> None:
+            connection.connection.info[_READ_ONLY_BEGIN] = True
+
+        event.listen(reader, "begin", _on_begin)
+    return reader
 
 
 _sql_log = logging.getLogger("sqlalchemy.engine.Engine")
@@ -343,7 +383,7 @@ class Database:
         self.settings = settings
         self.engine = make_engine(settings)
         self._read_sessions = sessionmaker(
-            bind=self.engine.execution_options(**{_READ_ONLY: True}), expire_on_commit=False
+            bind=read_only_engine(self.engine), expire_on_commit=False
         )
         if settings.pool_pre_ping:
             self._keep = 0
