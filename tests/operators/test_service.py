@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -53,6 +54,13 @@ def sign_in(
     hasher: PasswordHasher = CHEAP_HASHER,
     policy: SignInPolicy = POLICY,
 ) -> SignInResult:
+    """As the sign-in page does it: the password checked in a read-only transaction, then
+    counted, locked and audited in a short write transaction."""
+    checked = database.read(
+        lambda s: service.check_password(
+            session=s, username=username, password=password, clock=clock, hasher=hasher
+        )
+    )
     return database.run(
         lambda s: service.authenticate(
             session=s,
@@ -61,6 +69,7 @@ def sign_in(
             policy=policy,
             clock=clock,
             hasher=hasher,
+            checked=checked,
         )
     )
 
@@ -382,3 +391,128 @@ def test_no_password_ever_reaches_the_audit_log(database: Database, clock: Froze
     text_of_log = repr(audit_entries(database))
     for secret in (PASSWORD, "a mistaken password", "another mistaken password"):
         assert secret not in text_of_log
+
+
+# --- The slow check outside the write transaction ---------------------------------------------
+
+
+class BlockingHasher(PasswordHasher):
+    """The cheap hasher; while it verifies, ``during`` runs on another thread and must end."""
+
+    def __init__(self, during: Any) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.during = during
+        self.outcomes: list[object] = []
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        def run() -> None:
+            try:
+                self.outcomes.append(self.during())
+            except Exception as error:  # pragma: no cover - what the test guards
+                self.outcomes.append(error)
+
+        other = threading.Thread(target=run)
+        other.start()
+        other.join(timeout=10)
+        if other.is_alive():  # pragma: no cover - what the test guards
+            self.outcomes.append("still waiting")
+        return super().verify(hash, password)
+
+
+def test_the_password_is_verified_while_no_lock_is_held(
+    database: Database, clock: FrozenClock
+) -> None:
+    """While the hash is checked, another transaction writes the operator's own row: no
+    write lock (SQLite) and no row lock (PostgreSQL) is held by the sign-in meanwhile."""
+    operator = create_operator(database, clock, "alice")
+    hasher = BlockingHasher(
+        lambda: (
+            database.run(
+                lambda s: service.unlock(
+                    session=s, operator_id=operator.id, actor="operator:other", clock=clock
+                )
+            ).username
+        )
+    )
+    result = sign_in(database, clock, "alice", hasher=hasher)
+    assert hasher.outcomes == ["alice"]
+    assert result.operator is not None
+
+
+def test_a_password_changed_after_the_check_is_verified_again(
+    database: Database, clock: FrozenClock
+) -> None:
+    create_operator(database, clock, "alice")
+    checked = database.read(
+        lambda s: service.check_password(
+            session=s, username="alice", password=PASSWORD, clock=clock, hasher=CHEAP_HASHER
+        )
+    )
+    assert checked.matched
+    other = CHEAP_HASHER.hash("another password entirely")
+    database.run(
+        lambda s: s.execute(
+            text("UPDATE operators SET password_hash = :h WHERE username_key = 'alice'"),
+            {"h": other},
+        )
+    )
+    result = database.run(
+        lambda s: service.authenticate(
+            session=s,
+            username="alice",
+            password=PASSWORD,
+            policy=POLICY,
+            clock=clock,
+            hasher=CHEAP_HASHER,
+            checked=checked,
+        )
+    )
+    assert result.failure is SignInFailure.WRONG_PASSWORD
+
+
+def test_a_lock_taken_after_the_check_refuses_the_right_password(
+    database: Database, clock: FrozenClock
+) -> None:
+    create_operator(database, clock, "alice")
+    checked = database.read(
+        lambda s: service.check_password(
+            session=s, username="alice", password=PASSWORD, clock=clock, hasher=CHEAP_HASHER
+        )
+    )
+    for attempt in range(3):
+        sign_in(database, clock, "alice", f"wrong password {attempt}")
+    result = database.run(
+        lambda s: service.authenticate(
+            session=s,
+            username="alice",
+            password=PASSWORD,
+            policy=POLICY,
+            clock=clock,
+            hasher=CHEAP_HASHER,
+            checked=checked,
+        )
+    )
+    assert result.failure is SignInFailure.LOCKED
+
+
+def test_authenticate_alone_still_checks_the_password_itself(
+    database: Database, clock: FrozenClock
+) -> None:
+    create_operator(database, clock, "alice")
+    hasher = CountingHasher()
+
+    def alone(password: str) -> SignInResult:
+        return database.run(
+            lambda s: service.authenticate(
+                session=s,
+                username="alice",
+                password=password,
+                policy=POLICY,
+                clock=clock,
+                hasher=hasher,
+            )
+        )
+
+    assert alone("wrong password here").failure is SignInFailure.WRONG_PASSWORD
+    assert alone(PASSWORD).operator is not None
+    assert hasher.verified == 2

@@ -102,6 +102,20 @@ class SignInResult:
 
 
 @dataclass(frozen=True, slots=True)
+class PasswordCheck:
+    """A password checked before the sign-in's write transaction (argon2id takes tens of
+    milliseconds and 64 MiB: no lock is held meanwhile). It names the stored hash it was
+    checked against, so :func:`~parrain.operators.service.authenticate` checks again only
+    if that hash changed in between; ``new_hash`` is the replacement made when the hash's
+    parameters are not the hasher's. It never holds the password."""
+
+    operator_id: UUID | None
+    checked_hash: str | None
+    matched: bool
+    new_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SignInPolicy:
     """How long sessions last and when failures lock an account (from ConsoleSettings)."""
 

@@ -9,7 +9,10 @@ parameters than the hasher's is replaced at the next successful sign-in.
 **Sign-in** (:func:`authenticate`) never raises for a wrong password: it returns a
 :class:`SignInResult` so that the failure it counts is committed. An unknown username is
 checked against a dummy hash made with the same parameters, so it costs the same time as a
-known one. ``lockout_threshold`` wrong passwords in a row lock the account for
+known one. The slow check can run first, in a read-only transaction
+(:func:`check_password`), so that the write transaction that counts, locks and audits holds
+its locks (on SQLite, the whole database's) for milliseconds, not for the hash.
+``lockout_threshold`` wrong passwords in a row lock the account for
 ``lockout_duration``; while locked, every attempt is refused without checking or counting,
 and when the lock ends the count starts again from zero.
 
@@ -49,6 +52,7 @@ from parrain.operators.schemas import (
     MIN_PASSWORD,
     OperatorCreate,
     OperatorRead,
+    PasswordCheck,
     ResumedSession,
     SessionKind,
     SessionRead,
@@ -303,6 +307,42 @@ def _failed(
     return SignInResult(None, failure, locked_until)
 
 
+def _check(
+    row: Operator | None, password: str, *, hasher: PasswordHasher, now: datetime
+) -> PasswordCheck:
+    """Verify ``password`` against ``row``'s hash, or a dummy hash (same cost) when there is
+    no row or it is locked at ``now`` (a locked account answers no faster)."""
+    if row is None or (row.locked_until is not None and row.locked_until > now):
+        _verify(hasher, _dummy_hash_for(hasher), password[: MAX_PASSWORD + 1])
+        # Checked against no real hash: if the lock has ended by the write transaction,
+        # authenticate verifies the password there.
+        return PasswordCheck(row.id if row else None, None, False)
+    matched = len(password) <= MAX_PASSWORD and _verify(hasher, row.password_hash, password)
+    new_hash = None
+    if matched and hasher.check_needs_rehash(row.password_hash):
+        new_hash = hasher.hash(password)
+    return PasswordCheck(row.id, row.password_hash, matched, new_hash)
+
+
+def check_password(
+    *,
+    session: Session,
+    username: str,
+    password: str,
+    clock: Clock,
+    hasher: PasswordHasher = DEFAULT_HASHER,
+) -> PasswordCheck:
+    """The slow half of a sign-in, for a read-only transaction: find the operator and verify
+    the password (against a dummy hash when unknown or locked). Writes nothing: pass the
+    result to :func:`authenticate`, which decides, counts and audits."""
+    row = (
+        repository.get_by_username_key(session, username_key(username))
+        if len(username) <= MAX_USERNAME
+        else None
+    )
+    return _check(row, password, hasher=hasher, now=clock.now())
+
+
 def authenticate(
     *,
     session: Session,
@@ -311,19 +351,25 @@ def authenticate(
     policy: SignInPolicy,
     clock: Clock,
     hasher: PasswordHasher = DEFAULT_HASHER,
+    checked: PasswordCheck | None = None,
 ) -> SignInResult:
     """Check a username and password; count, lock and audit as the module says.
 
-    Returns the operator on success (their failure count reset, their hash upgraded when the
-    hasher's parameters changed), else the reason, never raising for a refused attempt.
+    ``checked`` is :func:`check_password`'s result from a transaction before this one; the
+    password is verified again here only if the operator's hash changed since (without it,
+    it is verified here, under the row's lock). Returns the operator on success (their
+    failure count reset, their hash upgraded when the hasher's parameters changed), else the
+    reason, never raising for a refused attempt.
     """
     row = (
         repository.get_by_username_key(session, username_key(username), for_update=True)
         if len(username) <= MAX_USERNAME
         else None
     )
+    now = clock.now()
     if row is None:
-        _verify(hasher, _dummy_hash_for(hasher), password[: MAX_PASSWORD + 1])
+        if checked is None:
+            _check(None, password, hasher=hasher, now=now)  # the same cost as a known one
         audit.record(
             session=session,
             actor=ANONYMOUS_ACTOR,
@@ -333,14 +379,19 @@ def authenticate(
             clock=clock,
         )
         return SignInResult(None, SignInFailure.UNKNOWN_USERNAME)
-    now = clock.now()
     if row.locked_until is not None and row.locked_until > now:
-        # Still costs one verification, so a locked account answers no faster.
-        _verify(hasher, _dummy_hash_for(hasher), password[: MAX_PASSWORD + 1])
+        # Refused whatever the password, after one verification (here or in the check).
+        if checked is None:
+            _check(row, password, hasher=hasher, now=now)
         return _failed(
             session=session, row=row, failure=SignInFailure.LOCKED, policy=policy, clock=clock
         )
-    if len(password) > MAX_PASSWORD or not _verify(hasher, row.password_hash, password):
+    if checked is None or (row.id, row.password_hash) != (
+        checked.operator_id,
+        checked.checked_hash,
+    ):
+        checked = _check(row, password, hasher=hasher, now=now)
+    if not checked.matched:
         return _failed(
             session=session,
             row=row,
@@ -352,9 +403,8 @@ def authenticate(
         return _failed(
             session=session, row=row, failure=SignInFailure.DISABLED, policy=policy, clock=clock
         )
-    rehashed = hasher.check_needs_rehash(row.password_hash)
-    if rehashed:
-        row.password_hash = hasher.hash(password)
+    if checked.new_hash is not None:
+        row.password_hash = checked.new_hash
     row.failed_attempts = 0
     row.locked_until = None
     row.last_sign_in_at = now

@@ -112,6 +112,19 @@ def sign_in(
     database, clock = database_of(request), clock_of(request)
     policy, hasher = policy_of(request), hasher_of(request)
 
+    # The password is checked in a read-only transaction first: the write transaction that
+    # follows holds its locks (on SQLite, the whole database) for milliseconds, not for the
+    # argon2id hash.
+    checked = database.read(
+        lambda session: operators.check_password(
+            session=session,
+            username=username.strip(),
+            password=password,
+            clock=clock,
+            hasher=hasher,
+        )
+    )
+
     def work(session: Session) -> tuple[SignInResult, StartedSession | None]:
         result = operators.authenticate(
             session=session,
@@ -120,6 +133,7 @@ def sign_in(
             policy=policy,
             clock=clock,
             hasher=hasher,
+            checked=checked,
         )
         if result.operator is None:
             return result, None
