@@ -14,6 +14,7 @@ from parrain.payouts.errors import (
     DuplicateBatch,
     InvalidPayoutBatch,
     PayPalAuthError,
+    PayPalError,
     PayPalNotFound,
     PayPalRateLimited,
     PayPalServerError,
@@ -460,3 +461,26 @@ def test_a_transport_is_injectable(fake: FakePayPal) -> None:
     ):
         mocked.get_item("X")
     assert seen == ["/v1/oauth2/token", "/v1/payments/payouts-item/X"]
+
+
+def test_a_failed_token_fetch_is_a_typed_paypal_error_to_callers() -> None:
+    """``access_token`` is public: a token endpoint that fails raises the client's typed
+    error, never the client's internal retry signal."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            503, json={"name": "SERVICE_UNAVAILABLE", "message": "later", "debug_id": "d"}
+        )
+
+    with (
+        PayPalClient(
+            base_url="http://paypal.test",
+            client_id="i",
+            client_secret="s",
+            transport=httpx.MockTransport(handler),
+        ) as mocked,
+        pytest.raises(PayPalServerError) as raised,
+    ):
+        mocked.access_token()
+    assert isinstance(raised.value, PayPalError)
+    assert raised.value.http_status == 503

@@ -186,7 +186,15 @@ class PayPalClient:
     # --- token ----------------------------------------------------------------------------
 
     def access_token(self) -> str:
-        """A valid access token: the cached one, or a new one when it is due."""
+        """A valid access token: the cached one, or a new one when it is due. Raises the
+        :class:`PayPalError` of a failed fetch (one attempt: the retries are the API
+        calls')."""
+        try:
+            return self._access_token()
+        except _Retryable as retryable:
+            raise retryable.error from None
+
+    def _access_token(self) -> str:
         with self._token_lock:
             token = self._token
             if token is not None and self._clock.now() < token.refresh_at:
@@ -249,7 +257,7 @@ class PayPalClient:
         sender_batch_id: str | None,
         refreshed: list[bool],
     ) -> Any:
-        token = self.access_token()
+        token = self._access_token()
         try:
             response = self._http.request(
                 method,
