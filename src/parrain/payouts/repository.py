@@ -127,6 +127,23 @@ def items_of(session: Session, batch_id: UUID) -> list[PayoutItem]:
     )
 
 
+def items_page(session: Session, batch_id: UUID, *, offset: int, limit: int) -> list[PayoutItem]:
+    """``limit`` items of a batch from ``offset``, in the order of :func:`items_of`."""
+    statement = (
+        select(PayoutItem)
+        .where(PayoutItem.batch_id == batch_id)
+        .order_by(PayoutItem.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(session.scalars(statement))
+
+
+def count_items(session: Session, batch_id: UUID) -> int:
+    statement = select(func.count()).select_from(PayoutItem).where(PayoutItem.batch_id == batch_id)
+    return int(session.scalar(statement) or 0)
+
+
 def parts_of(session: Session, item_ids: Collection[UUID]) -> dict[UUID, list[PayoutItemPart]]:
     out: dict[UUID, list[PayoutItemPart]] = {item_id: [] for item_id in item_ids}
     if not item_ids:

@@ -26,6 +26,7 @@ from babel.dates import format_date, format_datetime
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import Translations
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -119,6 +120,13 @@ def _day(language: Language) -> Any:
     return day
 
 
+def _number(language: Language) -> Any:
+    def number(count: int) -> str:
+        return format_decimal(count, locale=BABEL_LOCALES[language])
+
+    return number
+
+
 @cache
 def templates(language: Language) -> Jinja2Templates:
     """The templates of one language (built once per process)."""
@@ -135,6 +143,7 @@ def templates(language: Language) -> Jinja2Templates:
     environment.filters["money"] = _money(language)
     environment.filters["when"] = _when(language)
     environment.filters["day"] = _day(language)
+    environment.filters["number"] = _number(language)
     environment.globals["lang"] = language
     environment.globals["languages"] = LANGUAGES
     return Jinja2Templates(env=environment)

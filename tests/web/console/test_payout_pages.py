@@ -170,6 +170,40 @@ def test_the_batch_page_shows_pseudonyms_and_never_a_receiver(
     assert _text(response.text).count("£20.00") == 2
 
 
+def test_a_batch_s_items_come_a_page_at_a_time(
+    client: TestClient,
+    database: Database,
+    clock: FrozenClock,
+    fake: FakePayPal,
+    paypal: PayPalClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    people = _paid(database, clock, fake, paypal, 3)
+    [batch] = database.read(lambda s: repository.list_batches(s))
+    monkeypatch.setattr(payouts, "ITEMS_PER_PAGE", 2)
+    signed_in_as(client, database, clock, Role.FINANCE)
+    shown: list[str] = []
+    for number, expected in ((1, "1 to 2 of 3"), (2, "3 to 3 of 3")):
+        response = client.get(f"/console/payouts/{batch.id}?page={number}", headers=HTML)
+        assert response.status_code == 200, response.text
+        text = _text(response.text)
+        assert expected in text
+        assert f"Page {number} of 2" in text
+        shown += [str(p.member_id) for p in people if str(p.member_id) in response.text]
+        later = f'href="/console/payouts/{batch.id}?page=2">Later items'
+        earlier = f'href="/console/payouts/{batch.id}?page=1">Earlier items'
+        assert (later in response.text, earlier in response.text) == (number == 1, number == 2)
+    assert sorted(shown) == sorted(str(p.member_id) for p in people)  # each on one page
+    past_the_end = client.get(f"/console/payouts/{batch.id}?page=99", headers=HTML)
+    assert "3 to 3 of 3" in _text(past_the_end.text)
+    assert client.get(f"/console/payouts/{batch.id}?page=0", headers=HTML).status_code == 422
+    french = client.get(
+        f"/console/payouts/{batch.id}?page=1", headers={**HTML, "accept-language": "fr"}
+    )
+    assert "1 à 2 sur 3" in _text(french.text)
+    assert "Éléments suivants" in french.text
+
+
 def test_a_batch_that_does_not_exist_is_a_404(
     client: TestClient, database: Database, clock: FrozenClock
 ) -> None:

@@ -48,7 +48,9 @@ from parrain.payouts.service.prepare import (
     prepare_batches,
 )
 from parrain.payouts.service.reads import (
+    ITEMS_PER_PAGE,
     BatchSummary,
+    ItemsPage,
     StateTotal,
     batch_summaries,
     batch_with_items,
@@ -74,6 +76,7 @@ __all__ = [
     "ATTENTION_TOPIC",
     "CLEARING_KIND",
     "EMAIL_SUBJECT",
+    "ITEMS_PER_PAGE",
     "ITEM_NOTE",
     "RECEIVER_PROBLEMS",
     "RECEIVER_PROBLEM_REASONS",
@@ -85,6 +88,7 @@ __all__ = [
     "VOIDING",
     "BatchSummary",
     "Claim",
+    "ItemsPage",
     "StateTotal",
     "apply_batch",
     "apply_item",

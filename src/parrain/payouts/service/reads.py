@@ -68,9 +68,37 @@ def batch_summaries(*, session: Session) -> list[BatchSummary]:
     return [BatchSummary(batch=batch, states=dict(found.get(batch.id, {}))) for batch in batches]
 
 
-def batch_with_items(*, session: Session, batch_id: UUID) -> tuple[PayoutBatch, list[PayoutItem]]:
-    """A batch and its items; :class:`~parrain.errors.NotFound` (404) when there is none."""
+#: Items of a batch per page of the console (a batch holds up to 15,000).
+ITEMS_PER_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ItemsPage:
+    """A batch and one page of its items, in a stable order (by item id)."""
+
+    batch: PayoutBatch
+    items: list[PayoutItem]
+    page: int  # 1-based
+    pages: int  # at least 1, even for a batch without items
+    total: int  # items in the batch
+    first: int  # 1-based position of the page's first item; 0 when the page is empty
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.items) - 1 if self.items else 0
+
+
+def batch_with_items(
+    *, session: Session, batch_id: UUID, page: int = 1, per_page: int = ITEMS_PER_PAGE
+) -> ItemsPage:
+    """A batch and page ``page`` of its items (a page past the end shows the last one);
+    :class:`~parrain.errors.NotFound` (404) when there is no such batch."""
     batch = repository.get_batch(session, batch_id)
     if batch is None:
         raise NotFound(f"no payout batch {batch_id}", batch_id=str(batch_id))
-    return batch, repository.items_of(session, batch_id)
+    total = repository.count_items(session, batch_id)
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    offset = (page - 1) * per_page
+    items = repository.items_page(session, batch_id, offset=offset, limit=per_page)
+    return ItemsPage(batch, items, page, pages, total, offset + 1 if items else 0)

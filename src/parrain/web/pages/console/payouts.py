@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Final
 from uuid import UUID
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from parrain.audit import service as audit
@@ -77,18 +77,23 @@ def payout_batches(request: Request) -> Response:
 
 
 @router.get(f"{PREFIX}/payouts/{{batch_id}}", name="console_payout_batch")
-def payout_batch(batch_id: UUID, request: Request) -> Response:
-    """One batch and its items (the member by pseudonym; never their PayPal receiver)."""
+def payout_batch(
+    batch_id: UUID, request: Request, page_number: Annotated[int, Query(alias="page", ge=1)] = 1
+) -> Response:
+    """One batch and a page of its items (the member by pseudonym; never their PayPal
+    receiver), :data:`~parrain.payouts.service.ITEMS_PER_PAGE` at a time."""
     who = guard(request, Permission.PAYOUTS_VIEW)
     if isinstance(who, Response):
         return who
-    batch, items = database_of(request).read(
-        lambda session: payouts.batch_with_items(session=session, batch_id=batch_id)
+    found = database_of(request).read(
+        lambda session: payouts.batch_with_items(
+            session=session, batch_id=batch_id, page=page_number, per_page=payouts.ITEMS_PER_PAGE
+        )
     )
     return page(
         request,
         "console/payouts_batch.html",
-        _context(request, who, {"batch": batch, "items": items}),
+        _context(request, who, {"batch": found.batch, "items": found.items, "found": found}),
     )
 
 
