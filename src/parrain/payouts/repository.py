@@ -158,9 +158,14 @@ def parts_of(session: Session, item_ids: Collection[UUID]) -> dict[UUID, list[Pa
 
 
 def close_parts(session: Session, item_id: UUID) -> None:
-    """The item was voided: its parts may be paid by another item."""
+    """The item was voided: its parts may be paid by another item. The parts already loaded
+    are updated from the rows the statement matched ("fetch"), not by evaluating its
+    criteria against every part in the session, which grew with the batch's size."""
     session.execute(
-        update(PayoutItemPart).where(PayoutItemPart.item_id == item_id).values(open_part_id=None)
+        update(PayoutItemPart)
+        .where(PayoutItemPart.item_id == item_id)
+        .values(open_part_id=None)
+        .execution_options(synchronize_session="fetch")
     )
 
 

@@ -24,7 +24,7 @@ from parrain.payouts.providers.paypal_wire import (
 from parrain.payouts.schemas import BatchStatus
 from parrain.payouts.schemas import ItemStatus as OurItemStatus
 from parrain.payouts.service.common import EMAIL_SUBJECT, ITEM_NOTE, SYSTEM_ACTOR, recipient_type_of
-from parrain.payouts.service.settle import ask_for_attention, void_item
+from parrain.payouts.service.settle import LedgerWork, ask_for_attention, void_item
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,15 +150,17 @@ def deny_batch(
     voided = 0
     items = repository.items_of(session, batch_id)
     parts = repository.parts_of(session, [item.id for item in items])
+    work = LedgerWork(session, clock)
     for item in items:
         if item.status != OurItemStatus.PENDING.value:
             continue
-        if item.sender_item_id in refused_sender_item_ids:
-            void_item(session, item, parts[item.id], reason="receiver_refused", clock=clock)
+        refused = item.sender_item_id in refused_sender_item_ids
+        reason = "receiver_refused" if refused else "batch_refused"
+        void_item(session, item, parts[item.id], reason=reason, clock=clock, work=work)
+        if refused:
             ask_for_attention(session, item, "RECEIVER_REFUSED", clock)
-        else:
-            void_item(session, item, parts[item.id], reason="batch_refused", clock=clock)
         voided += 1
+    work.book()
     batch.status = BatchStatus.DENIED.value
     batch.last_error = code[:64]
     batch.settled_at = clock.now()
