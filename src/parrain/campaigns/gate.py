@@ -7,8 +7,8 @@ findings that block the launch; an empty list means it passes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
@@ -18,8 +18,13 @@ from parrain.kit.clock import Clock
 
 @dataclass(frozen=True, slots=True)
 class GateFinding:
+    """Why a campaign may not launch: the check (``budget_funded``, ``consent.<code>``…),
+    a sentence in English for logs, the API and the CLI, and the values the sentence names
+    (amounts in minor units, currency…), so that a page can say it in its own language."""
+
     check: str
     message: str
+    values: Mapping[str, str | int] = field(default_factory=dict)
 
 
 LaunchCheck = Callable[[Session, Campaign, Clock], list[GateFinding]]

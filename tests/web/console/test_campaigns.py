@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import html
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -66,6 +67,23 @@ def test_a_draft_shows_the_gates_reasons_in_sentences(
     # An auditor reads it all but gets no buttons.
     assert "can see this campaign but not change its state" in page.text
     assert "/launch" not in page.text
+
+
+def test_the_gates_reasons_in_french_where_the_page_knows_the_check(
+    client: TestClient, database: Database, clock: FrozenClock
+) -> None:
+    """The budget's finding is said in French with French amounts; a finding the page does
+    not know (here the consent policy's) keeps its English sentence, marked as English."""
+    signed_in_as(client, database, clock, Role.AUDITOR)
+    draft = draft_campaign(database, clock, funded=False, declared=False)
+    page = html.unescape(client.get(f"/console/campaigns/{draft.id}?lang=fr").text)
+    budget = "Le budget des prix contient 0,00\xa0£GB, moins qu'un prix (10,00\xa0£GB)."
+    assert f"<span>{budget}</span>" in page
+    assert '<span lang="en">The campaign has no data-use' in page
+    clock.advance(timedelta(days=400))  # past the campaign's window
+    signed_in_as(client, database, clock, Role.AUDITOR)  # the first session has idled out
+    later = html.unescape(client.get(f"/console/campaigns/{draft.id}?lang=fr").text)
+    assert "<span>La période de la campagne est déjà terminée.</span>" in later
 
 
 def test_a_ready_draft_passes_the_gate_and_offers_launch(

@@ -109,7 +109,13 @@ def _budget_funded(session: Session, campaign: Campaign, _clock: Clock) -> list[
     prize = Money(needed, campaign.currency).format(locale)
     return [
         GateFinding(
-            "budget_funded", f"the prize budget holds {held}, less than one prize ({prize})"
+            "budget_funded",
+            f"the prize budget holds {held}, less than one prize ({prize})",
+            {
+                "held_minor": budget.available_minor,
+                "prize_minor": needed,
+                "currency": campaign.currency,
+            },
         )
     ]
 

@@ -31,10 +31,11 @@ from parrain.campaigns.errors import (
     InvalidCampaign,
     LaunchGateFailed,
 )
-from parrain.campaigns.gate import run_launch_gate
+from parrain.campaigns.gate import GateFinding, run_launch_gate
 from parrain.campaigns.schemas import CampaignRead, CampaignStatus
 from parrain.consent.service import GATE_CHECK  # importing it registers the consent check
 from parrain.kit.clock import Clock
+from parrain.kit.money import Money
 from parrain.ledger import service as ledger
 from parrain.operators.roles import Permission
 from parrain.referrals import service as referrals
@@ -51,7 +52,7 @@ from parrain.web.pages.console.session import (
     guard,
     page,
 )
-from parrain.web.templating import BABEL_LOCALES, gettext_for, locale_of
+from parrain.web.templating import BABEL_LOCALES, Language, gettext_for, locale_of
 
 router = APIRouter()
 
@@ -79,6 +80,9 @@ class Finding:
     check: str
     title: str
     sentence: str
+    #: False when the page does not know the check: the sentence is then the finding's own,
+    #: in English, and the template marks it so.
+    translated: bool = True
 
 
 def _sentence(message: str) -> str:
@@ -99,14 +103,33 @@ def _findings(session: Session, campaign_id: UUID, clock: Clock, request: Reques
         "window_open": gettext("Campaign dates"),
         GATE_CHECK: gettext("Data-use declaration"),
     }
-    return [
-        Finding(
-            check=found.check,
-            title=titles.get(found.check.split(".")[0], gettext("Other check")),
-            sentence=_sentence(found.message),
+    language = locale_of(request)
+    findings = []
+    for found in run_launch_gate(session, campaign, clock):
+        said = _said(found, gettext, language)
+        findings.append(
+            Finding(
+                check=found.check,
+                title=titles.get(found.check.split(".")[0], gettext("Other check")),
+                sentence=said if said is not None else _sentence(found.message),
+                translated=said is not None,
+            )
         )
-        for found in run_launch_gate(session, campaign, clock)
-    ]
+    return findings
+
+
+def _said(found: GateFinding, gettext: Callable[[str], str], language: Language) -> str | None:
+    """The finding in the page's language, for the checks the page knows; None otherwise."""
+    if found.check == "window_open":
+        return gettext("The campaign's time window has already closed.")
+    values = found.values
+    if found.check == "budget_funded" and {"held_minor", "prize_minor", "currency"} <= set(values):
+        locale, currency = BABEL_LOCALES[language], str(values["currency"])
+        return gettext("The prize budget holds %(held)s, less than one prize (%(prize)s).") % {
+            "held": Money(int(values["held_minor"]), currency).format(locale),
+            "prize": Money(int(values["prize_minor"]), currency).format(locale),
+        }
+    return None
 
 
 def _messages(request: Request, code: str) -> tuple[str, str] | None:
