@@ -204,8 +204,27 @@ def latest_item_of(session: Session, member_id: UUID, currency: str) -> PayoutIt
     ).first()
 
 
-def item_totals(session: Session) -> list[tuple[UUID, str, str | None, int, int]]:
-    """Per batch, status and void reason: how many items and their amount (minor units)."""
+def batches_newest_first(session: Session, *, offset: int, limit: int) -> list[PayoutBatch]:
+    statement = (
+        select(PayoutBatch)
+        .order_by(PayoutBatch.created_at.desc(), PayoutBatch.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(session.scalars(statement))
+
+
+def count_all_batches(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(PayoutBatch)) or 0)
+
+
+def item_totals(
+    session: Session, batch_ids: Collection[UUID]
+) -> list[tuple[UUID, str, str | None, int, int]]:
+    """Per batch of ``batch_ids``, status and void reason: how many items and their amount
+    (minor units)."""
+    if not batch_ids:
+        return []
     rows = session.execute(
         select(
             PayoutItem.batch_id,
@@ -213,6 +232,8 @@ def item_totals(session: Session) -> list[tuple[UUID, str, str | None, int, int]
             PayoutItem.void_reason,
             func.count(),
             func.coalesce(func.sum(PayoutItem.amount_minor), 0),
-        ).group_by(PayoutItem.batch_id, PayoutItem.status, PayoutItem.void_reason)
+        )
+        .where(PayoutItem.batch_id.in_(list(batch_ids)))
+        .group_by(PayoutItem.batch_id, PayoutItem.status, PayoutItem.void_reason)
     )
     return [(row[0], row[1], row[2], int(row[3]), int(row[4])) for row in rows]

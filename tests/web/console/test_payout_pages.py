@@ -129,13 +129,49 @@ def test_batches_are_listed_newest_first_with_counts_per_state(
     _paid(database, clock, fake, paypal, 2)
     winners(database, clock, 1, prefix="late")
     run(database, clock, paypal, settings_for(fake))  # sent; PayPal still paying it
-    summaries = database.read(lambda s: payouts.batch_summaries(session=s))
+    found = database.read(lambda s: payouts.batch_summaries(session=s))
+    summaries = found.summaries
+    assert (found.page, found.pages, found.total) == (1, 1, 2)
     assert [s.batch.status for s in summaries] == ["submitted", "settled"]
     newest, oldest = summaries
     assert (newest.total("pending").items, newest.total("pending").amount_minor) == (1, CASH)
     assert newest.total("paid").items == 0
     assert (oldest.total("paid").items, oldest.total("paid").amount_minor) == (2, 2 * CASH)
     assert oldest.total("voided").items == 0
+    # A page of one: each page sums its own batch's items only.
+    first, second = (
+        database.read(lambda s, n=n: payouts.batch_summaries(session=s, page=n, per_page=1))
+        for n in (1, 2)
+    )
+    assert (first.pages, second.pages) == (2, 2)
+    assert [s.batch.id for s in first.summaries] == [newest.batch.id]
+    assert [s.batch.id for s in second.summaries] == [oldest.batch.id]
+    assert second.summaries[0].states == oldest.states
+
+
+def test_the_batch_list_comes_a_page_at_a_time(
+    client: TestClient,
+    database: Database,
+    clock: FrozenClock,
+    fake: FakePayPal,
+    paypal: PayPalClient,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _paid(database, clock, fake, paypal, 1)
+    winners(database, clock, 1, prefix="late")
+    run(database, clock, paypal, settings_for(fake))
+    oldest, newest = database.read(lambda s: repository.list_batches(s))
+    monkeypatch.setattr(payouts, "BATCHES_PER_PAGE", 1)
+    signed_in_as(client, database, clock, Role.FINANCE)
+    first = client.get("/console/payouts", headers=HTML).text
+    second = client.get("/console/payouts?page=2", headers=HTML).text
+    assert str(newest.id) in first
+    assert str(oldest.id) not in first
+    assert str(oldest.id) in second
+    assert str(newest.id) not in second
+    assert 'href="/console/payouts?page=2">Older batches' in first
+    assert 'href="/console/payouts?page=1">Newer batches' in second
+    assert "Page 2 of 2" in _text(second)
 
 
 def test_an_auditor_sees_the_batches_but_may_not_reconcile(

@@ -48,7 +48,9 @@ from parrain.payouts.service.prepare import (
     prepare_batches,
 )
 from parrain.payouts.service.reads import (
+    BATCHES_PER_PAGE,
     ITEMS_PER_PAGE,
+    BatchesPage,
     BatchSummary,
     ItemsPage,
     StateTotal,
@@ -74,6 +76,7 @@ from parrain.payouts.service.submit import (
 
 __all__ = [
     "ATTENTION_TOPIC",
+    "BATCHES_PER_PAGE",
     "CLEARING_KIND",
     "EMAIL_SUBJECT",
     "ITEMS_PER_PAGE",
@@ -87,6 +90,7 @@ __all__ = [
     "UNCLAIMED_VOID_AFTER",
     "VOIDING",
     "BatchSummary",
+    "BatchesPage",
     "Claim",
     "ItemsPage",
     "StateTotal",

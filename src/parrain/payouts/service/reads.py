@@ -55,17 +55,38 @@ class BatchSummary:
         return self.states.get(state, StateTotal())
 
 
-def batch_summaries(*, session: Session) -> list[BatchSummary]:
-    """Every batch, newest first, with its items' counts and amounts per state."""
+#: Batches per page of the console's list.
+BATCHES_PER_PAGE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class BatchesPage:
+    """A page of batches, newest first, each with its items' totals per state."""
+
+    summaries: list[BatchSummary]
+    page: int  # 1-based
+    pages: int  # at least 1
+    total: int  # batches in all
+
+
+def batch_summaries(
+    *, session: Session, page: int = 1, per_page: int = BATCHES_PER_PAGE
+) -> BatchesPage:
+    """Page ``page`` of the batches, newest first (a page past the end shows the last one),
+    with their items' counts and amounts per state, summed for that page's batches only."""
+    total = repository.count_all_batches(session)
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    batches = repository.batches_newest_first(session, offset=(page - 1) * per_page, limit=per_page)
     found: dict[UUID, dict[str, StateTotal]] = defaultdict(dict)
-    for batch_id, status, void_reason, count, amount in repository.item_totals(session):
+    totals = repository.item_totals(session, [batch.id for batch in batches])
+    for batch_id, status, void_reason, count, amount in totals:
         taken_back = status == OurItemStatus.PAID.value and void_reason in TAKEN_BACK_REASONS
         state = "taken_back" if taken_back else status
         known = found[batch_id].get(state, StateTotal())
         found[batch_id][state] = StateTotal(known.items + count, known.amount_minor + amount)
-    batches = repository.list_batches(session)
-    batches.sort(key=lambda batch: (batch.created_at, batch.id), reverse=True)
-    return [BatchSummary(batch=batch, states=dict(found.get(batch.id, {}))) for batch in batches]
+    summaries = [BatchSummary(batch=b, states=dict(found.get(b.id, {}))) for b in batches]
+    return BatchesPage(summaries, page, pages, total)
 
 
 #: Items of a batch per page of the console (a batch holds up to 15,000).

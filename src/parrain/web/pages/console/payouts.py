@@ -67,13 +67,21 @@ def paypal_client(settings: PayoutSettings, clock: Clock) -> PayPalClient | None
 
 
 @router.get(f"{PREFIX}/payouts", name="console_payouts")
-def payout_batches(request: Request) -> Response:
-    """Every payout batch, newest first, with its states, times and totals."""
+def payout_batches(
+    request: Request, page_number: Annotated[int, Query(alias="page", ge=1)] = 1
+) -> Response:
+    """The payout batches, newest first, a page at a time, with their states, times and
+    totals."""
     who = guard(request, Permission.PAYOUTS_VIEW)
     if isinstance(who, Response):
         return who
-    found = database_of(request).read(lambda session: payouts.batch_summaries(session=session))
-    return page(request, "console/payouts.html", _context(request, who, {"batches": found}))
+    found = database_of(request).read(
+        lambda session: payouts.batch_summaries(
+            session=session, page=page_number, per_page=payouts.BATCHES_PER_PAGE
+        )
+    )
+    context = {"batches": found.summaries, "found": found}
+    return page(request, "console/payouts.html", _context(request, who, context))
 
 
 @router.get(f"{PREFIX}/payouts/{{batch_id}}", name="console_payout_batch")
