@@ -14,7 +14,10 @@ channels (a few withdrawn or refused). Then, one JSON line per mode::
   ``consent.service.check_many``, each batch one read transaction, for ``--seconds``:
   checks/s (target ≥ 50,000), and the same batches' rows read with plain SQL on the
   driver's cursor (the same three-part query, no SQLAlchemy, no decisions): rows/s and the
-  ratio service / raw, as the other benchmarks print;
+  ratio service / raw, as the other benchmarks print; then the same batches while another
+  thread withdraws and grants again ``CHURN_PER_S`` (10) consents a second
+  (``churn_checks_per_s``: every change drops that member from the check cache, ADR 25);
+  CPU time per check (``cpu_us_per_check``) for both;
 * ``http``: ``POST /v1/consent/check`` (one check per request) against
   ``uvicorn parrain.web.asgi:create_app_from_environment --factory --workers 2`` on
   loopback, on an open-loop schedule of ``--rate`` (1,000) requests/s for ``--http-seconds``
@@ -30,6 +33,7 @@ uses, and unknown members.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import sys
@@ -56,6 +60,9 @@ CHANNELS = ("app", "social", "web")
 TARGET_CHECKS_PER_S = 50_000.0
 TARGET_P99_MS = 10.0
 PACED_GRACE = 5.0
+#: In process, with churn: consent changes per second another thread commits (a grant
+#: withdrawn, then given again) while the checks run.
+CHURN_PER_S = 10.0
 
 
 def log(message: str) -> None:
@@ -360,6 +367,65 @@ def raw_rows(database: Any, checks: Sequence[Any]) -> int:
     return count
 
 
+def churn(url: str, seeded: Seeded, stop: threading.Event, done: list[int]) -> None:
+    """Withdraw a granted consent, then grant it again, ``CHURN_PER_S`` changes a second,
+    each its own transaction, until ``stop`` (after a grant); count the changes in
+    ``done``."""
+    from parrain.config import DatabaseSettings
+    from parrain.consent import service as consent
+    from parrain.consent.schemas import ConsentChoice, ConsentWithdrawal
+    from parrain.db.session import Database
+    from parrain.kit.clock import SystemClock
+    from parrain.kit.crypto import development_signing_key
+
+    clock = SystemClock()
+    issuer = consent.ReceiptIssuer(
+        signing_key=development_signing_key(), notice_base_url="http://127.0.0.1"
+    )
+    database = Database(DatabaseSettings(url=url))
+    pairs = sorted(
+        (member, channel) for member, channels in seeded.granted.items() for channel in channels
+    )[:50]
+    fields = {"data_category": PHOTO, "data_use": ADS, "campaign_id": seeded.campaign_id}
+    try:
+        started = time.perf_counter()
+        for index in itertools.count():
+            if not pairs or (stop.is_set() and index % 2 == 0):
+                return  # (after a grant: the consents are as seeded again)
+            member, channel = pairs[(index // 2) % len(pairs)]
+            body = {**fields, "channel": channel, "method": "bench:churn"}
+            if index % 2 == 0:
+                withdrawal = ConsentWithdrawal.model_validate(body)
+                database.run(
+                    lambda s, w=withdrawal, m=member: consent.withdraw(
+                        session=s,
+                        member_id=m,
+                        withdrawal=w,
+                        issuer=issuer,
+                        actor="bench",
+                        clock=clock,
+                    )
+                )
+            else:
+                choice = ConsentChoice.model_validate({**body, "language": "en"})
+                database.run(
+                    lambda s, c=choice, m=member: consent.grant(
+                        session=s,
+                        member_id=m,
+                        choice=c,
+                        issuer=issuer,
+                        actor="bench",
+                        clock=clock,
+                    )
+                )
+            done[0] += 1
+            pause = started + (index + 1) / CHURN_PER_S - time.perf_counter()
+            if pause > 0:
+                stop.wait(pause)
+    finally:
+        database.dispose()
+
+
 def in_process(url: str, seeded: Seeded, args: argparse.Namespace, db: str) -> dict[str, Any]:
     from parrain.config import DatabaseSettings
     from parrain.consent import service as consent
@@ -371,23 +437,28 @@ def in_process(url: str, seeded: Seeded, args: argparse.Namespace, db: str) -> d
     database = Database(DatabaseSettings(url=url))
     clock = SystemClock()
     wrong = 0
+
+    def run_checks(seconds: float) -> tuple[int, int, float, float]:
+        """Batches for ``seconds``: checks, batches, wall and CPU seconds."""
+        count = index = 0
+        started = time.perf_counter()
+        cpu = time.process_time()
+        while time.perf_counter() - started < seconds:
+            checks, _expected = prepared[index % len(prepared)]
+            database.read(lambda s, c=checks: consent.check_many(session=s, checks=c, clock=clock))
+            count += len(checks)
+            index += 1
+        return count, index, time.perf_counter() - started, time.process_time() - cpu
+
     try:
         for checks, expected in prepared[:3]:  # warm-up, and every answer checked once
             answers = database.read(
                 lambda s, c=checks: consent.check_many(session=s, checks=c, clock=clock)
             )
             wrong += sum(a.reason != e for a, e in zip(answers, expected, strict=True))
-        count = 0
-        started = time.perf_counter()
-        cpu = time.process_time()
-        index = 0
-        while time.perf_counter() - started < args.seconds:
-            checks, _expected = prepared[index % len(prepared)]
-            database.read(lambda s, c=checks: consent.check_many(session=s, checks=c, clock=clock))
-            count += len(checks)
-            index += 1
-        elapsed = time.perf_counter() - started
-        service_cpu = time.process_time() - cpu
+        count, index, elapsed, service_cpu = run_checks(args.seconds)
+        cache = database.read(consent.check_cache)
+        clears = cache.clears if cache is not None else 0
         rows = raw_count = 0
         raw_started = time.perf_counter()
         raw_index = 0
@@ -397,10 +468,29 @@ def in_process(url: str, seeded: Seeded, args: argparse.Namespace, db: str) -> d
             raw_count += len(checks)
             raw_index += 1
         raw_elapsed = time.perf_counter() - raw_started
+        # The same checks while another thread changes consents (its CPU counts too).
+        stop, changes = threading.Event(), [0]
+        churner = threading.Thread(target=churn, args=(url, seeded, stop, changes), daemon=True)
+        churner.start()
+        try:
+            churned, _batches, churn_elapsed, churn_cpu = run_checks(args.seconds)
+        finally:
+            stop.set()
+            churner.join()
+        # Every answer checked again once the changes stopped: each withdrawal was followed
+        # by its grant, so the consents are as seeded, and the cache must say so.
+        for checks, expected in prepared[:3]:
+            answers = database.read(
+                lambda s, c=checks: consent.check_many(session=s, checks=c, clock=clock)
+            )
+            wrong += sum(a.reason != e for a, e in zip(answers, expected, strict=True))
+        cache = database.read(consent.check_cache)
+        churn_clears = (cache.clears if cache is not None else 0) - clears
     finally:
         database.dispose()
     per_s = count / elapsed
     raw_per_s = raw_count / raw_elapsed
+    churn_per_s = churned / churn_elapsed
     return {
         "mode": "inprocess",
         "db": db,
@@ -410,12 +500,17 @@ def in_process(url: str, seeded: Seeded, args: argparse.Namespace, db: str) -> d
         "checks_per_s": round(per_s, 1),
         "batch_ms": round(1000 * elapsed / index, 2),
         "cpu": round(service_cpu / elapsed, 2),
+        "cpu_us_per_check": round(1e6 * service_cpu / count, 2),
         "raw_checks_per_s": round(raw_per_s, 1),
         "raw_rows_per_batch": round(rows / raw_index, 1),
         "ratio_to_raw": round(per_s / raw_per_s, 3),
+        "churn_changes_per_s": round(changes[0] / churn_elapsed, 1),
+        "churn_checks_per_s": round(churn_per_s, 1),
+        "churn_cpu_us_per_check": round(1e6 * churn_cpu / churned, 2),
+        "churn_cache_clears": churn_clears,
         "wrong_answers": wrong,
         "target": {"checks_per_s_at_least": TARGET_CHECKS_PER_S},
-        "met": per_s >= TARGET_CHECKS_PER_S and wrong == 0,
+        "met": per_s >= TARGET_CHECKS_PER_S and churn_per_s >= TARGET_CHECKS_PER_S and wrong == 0,
     }
 
 

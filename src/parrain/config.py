@@ -125,7 +125,8 @@ class ReferralSettings(BaseSettings):
 
 
 class ConsentSettings(BaseSettings):
-    """Limits the consent policy applies to data-use declarations (ADR 11)."""
+    """Limits the consent policy applies to data-use declarations (ADR 11), and the
+    consent checks' in-process cache (ADR 25)."""
 
     model_config = SettingsConfigDict(env_prefix="PARRAIN_CONSENT_", extra="ignore")
 
@@ -145,6 +146,24 @@ class ConsentSettings(BaseSettings):
         description=(
             "Longest any other declared use may keep or show a member's data, in days. Records "
             "the law makes the marketplace keep (accounts) follow their own rule, not this one."
+        ),
+    )
+    check_cache_members: int = Field(
+        default=100_000,
+        ge=0,
+        le=10_000_000,
+        description=(
+            "Members whose consent rows each process keeps in memory for consent checks "
+            "(least recently checked dropped first; about 1 KB each); 0 turns the cache off. "
+            "The cache is exact: a change committed before a check is seen by it (ADR 25)."
+        ),
+    )
+    check_changes_kept: int = Field(
+        default=100_000,
+        ge=1_000,
+        description=(
+            "Consent changes kept in the database's change log (the consent expiry job "
+            "deletes older ones); a process whose cache is further behind clears it (ADR 25)."
         ),
     )
 

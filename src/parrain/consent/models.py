@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     Float,
     ForeignKey,
@@ -167,6 +168,32 @@ class ConsentGrant(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("consent_events.id"))
+
+
+class ConsentState(Base):
+    """One row (``id`` 1): the consent version, which database triggers add one to on every
+    write that can change a consent check's answer (a consent's state, an erasure, an
+    enrolment, a new declaration version), and the ``epoch``, a random text drawn when the
+    row is created, so a cache can tell a re-created database from the one it read (ADR 25).
+    Never written by the application."""
+
+    __tablename__ = "consent_state"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
+    epoch: Mapped[str] = mapped_column(String(32))
+
+
+class ConsentChange(Base):
+    """Which member's check answer version ``version`` may have changed (``member_id``
+    NULL: every member's, e.g. a new declaration version). Written by the triggers, pruned
+    by the consent expiry job (ADR 25)."""
+
+    __tablename__ = "consent_changes"
+
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    member_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
 @event.listens_for(ConsentDeclaration, "before_update")

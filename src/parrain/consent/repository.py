@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -10,13 +11,21 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
+    delete,
     select,
 )
 from sqlalchemy.orm import Session
 
 from parrain.campaigns.models import Campaign
-from parrain.consent.models import ConsentDeclaration, ConsentEvent, ConsentGrant, ConsentNotice
-from parrain.db.session import DriverCursor
+from parrain.consent.models import (
+    ConsentChange,
+    ConsentDeclaration,
+    ConsentEvent,
+    ConsentGrant,
+    ConsentNotice,
+    ConsentState,
+)
+from parrain.db.session import DriverCursor, is_read_only
 from parrain.referrals.models import Enrolment
 
 
@@ -188,7 +197,7 @@ class CheckRow:
     status: str | None
     granted_at: datetime | None
     expires_at: datetime | None
-    territories: list[str] | None
+    territories: tuple[str, ...] | None
     declaration_version: int | None
     notice_sha256: str | None
     declaration_id: UUID | None
@@ -201,11 +210,10 @@ class CheckRow:
 # a thousand separate parameters cost more to parse and plan than the query takes to run.
 _CHECK_SQL = """
 SELECT 'g', g.member_id, g.campaign_id, g.data_category, g.data_use, g.channel, g.status,
-       g.granted_at, g.expires_at, g.territories, g.declaration_version, g.notice_sha256,
+       g.granted_at, g.expires_at, g.territories{as_text}, g.declaration_version, g.notice_sha256,
        g.declaration_id, NULL
   FROM consent_grants g
- WHERE g.member_id {among} AND g.data_category IN ({categories})
-   AND g.data_use IN ({uses})
+ WHERE g.member_id {among}{filtered}
 UNION ALL
 SELECT 'm', m.id, e.campaign_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, d.version, NULL,
        d.id, m.erased_at
@@ -234,47 +242,68 @@ def _same(value: Any) -> Any:  # a driver value that is already what it should b
     return value
 
 
-def _territories(value: str | list[str] | None) -> list[str] | None:
+@functools.lru_cache(maxsize=4096)
+def _sqlite_id(value: str) -> UUID:
+    """A campaign or declaration id (few of them, on many rows)."""
+    return UUID(hex=value)
+
+
+def _sqlite_few_uuid(value: Any) -> Any:
+    return None if value is None else _sqlite_id(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _territories_of(text: str) -> tuple[str, ...]:
+    return tuple(json.loads(text))
+
+
+def _territories(value: str | list[str] | None) -> tuple[str, ...] | None:
     """JSON text on SQLite; psycopg has already decoded it on PostgreSQL."""
-    return json.loads(value) if isinstance(value, str) else value
+    if value is None:
+        return None
+    return _territories_of(value) if isinstance(value, str) else tuple(value)
 
 
 def check_rows(
     session: Session,
     *,
     member_ids: Collection[UUID],
-    data_categories: Collection[str],
-    data_uses: Collection[str],
+    data_categories: Collection[str] | None,
+    data_uses: Collection[str] | None,
 ) -> list[CheckRow]:
     """Everything the checks of these members need, in one statement: their consents'
-    current state for these categories and uses, and each member (known? erased?) with every
-    campaign they are enrolled in and its latest declaration (its programme uses)."""
-    categories, uses = sorted(data_categories), sorted(data_uses)
+    current state for these categories and uses (``None``: every category, every use), and
+    each member (known? erased?) with every campaign they are enrolled in and its latest
+    declaration (its programme uses)."""
+    categories = sorted(data_categories) if data_categories is not None else None
+    uses = sorted(data_uses) if data_uses is not None else None
     with DriverCursor.of(session) as cursor:
+        mark = "?" if cursor.dialect == "sqlite" else "%s"
+        filtered = ""
+        if categories is not None:
+            filtered += f" AND g.data_category IN ({', '.join([mark] * len(categories))})"
+        if uses is not None:
+            filtered += f" AND g.data_use IN ({', '.join([mark] * len(uses))})"
         if cursor.dialect == "sqlite":
-            ids: list[Any] = [member_id.hex for member_id in member_ids]
+            asked = {member_id.hex: member_id for member_id in member_ids}
+            ids: list[Any] = list(asked)
             among = f"IN ({', '.join('?' * len(ids))})"
-            sql = _CHECK_SQL.format(
-                among=among,
-                categories=", ".join("?" * len(categories)),
-                uses=", ".join("?" * len(uses)),
-            )
-            rows = cursor.query(sql, [*ids, *categories, *uses, *ids])
-            uuid_of, time_of = _sqlite_uuid, _sqlite_time
+            sql = _CHECK_SQL.format(among=among, filtered=filtered, as_text="")
+            rows = cursor.query(sql, [*ids, *(categories or ()), *(uses or ()), *ids])
+            # Every member id read is one asked for: the same UUID object, not a new one.
+            uuid_of, few_uuid_of, time_of = asked.__getitem__, _sqlite_few_uuid, _sqlite_time
         else:
-            sql = _CHECK_SQL.format(
-                among="= ANY(%s)",
-                categories=", ".join(["%s"] * len(categories)),
-                uses=", ".join(["%s"] * len(uses)),
-            )
+            # The territories as text: the few distinct lists are decoded once per process
+            # (_territories_of), not once per row by the driver.
+            sql = _CHECK_SQL.format(among="= ANY(%s)", filtered=filtered, as_text="::text")
             ids = list(member_ids)
-            rows = cursor.query(sql, [ids, *categories, *uses, ids])
-            uuid_of, time_of = _same, _postgresql_time
+            rows = cursor.query(sql, [ids, *(categories or ()), *(uses or ()), ids])
+            uuid_of, few_uuid_of, time_of = _same, _same, _postgresql_time
     return [
         CheckRow(
             kind=row[0],
             member_id=uuid_of(row[1]),
-            campaign_id=uuid_of(row[2]),
+            campaign_id=few_uuid_of(row[2]),
             data_category=row[3],
             data_use=row[4],
             channel=row[5],
@@ -284,7 +313,7 @@ def check_rows(
             territories=_territories(row[9]),
             declaration_version=row[10],
             notice_sha256=row[11],
-            declaration_id=uuid_of(row[12]),
+            declaration_id=few_uuid_of(row[12]),
             erased=row[13] is not None,
         )
         for row in rows
@@ -302,3 +331,73 @@ def declaration_with_notices(
         select(Campaign.market).where(Campaign.id == declaration.campaign_id)
     ).one()
     return declaration, market, notices_of(session, declaration_id)
+
+
+# --- The version of what checks read (ADR 25) -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CheckVersion:
+    """The consent version and epoch (``consent_state``), and the members of the changes
+    after the version asked about (``None``: every member), oldest first, read in one
+    statement so that they come from one snapshot.
+
+    ``complete``: ``changed`` holds every change after the version asked about (none was
+    pruned, and there were no more than the limit).
+
+    ``clean``: the transaction has written nothing, so what it reads is committed and may
+    be kept by a cache (PostgreSQL: no transaction id assigned; SQLite: a read-only
+    transaction of ``Database.read``)."""
+
+    epoch: str
+    version: int
+    changed: list[UUID | None]
+    complete: bool
+    clean: bool
+
+
+_VERSION_SQL = """
+SELECT s.epoch, s.version, NULL, {clean} FROM consent_state s WHERE s.id = 1
+UNION ALL
+SELECT NULL, c.version, c.member_id, NULL
+  FROM (SELECT version, member_id FROM consent_changes WHERE version > {mark}
+         ORDER BY version LIMIT {mark}) c
+"""
+
+
+def check_version(session: Session, *, since: int, limit: int) -> CheckVersion | None:
+    """The current :class:`CheckVersion` with at most ``limit`` changes after ``since``
+    (``None`` if the state row is missing: a database emptied by hand)."""
+    with DriverCursor.of(session) as cursor:
+        if cursor.dialect == "sqlite":
+            rows = cursor.query(_VERSION_SQL.format(clean=1, mark="?"), [since, limit])
+            uuid_of = _sqlite_uuid
+            clean = is_read_only(session)
+        else:
+            sql = _VERSION_SQL.format(clean="pg_current_xact_id_if_assigned() IS NULL", mark="%s")
+            rows = cursor.query(sql, [since, limit])
+            uuid_of, clean = _same, True
+    state = next((row for row in rows if row[0] is not None), None)
+    if state is None:
+        return None
+    version = int(state[1])
+    changes = sorted((int(row[1]), row[2]) for row in rows if row[0] is None and row[1] <= version)
+    # Versions are unique and every one from 1 up was logged: as many rows as versions
+    # between ``since`` and ``version`` means none is missing.
+    return CheckVersion(
+        epoch=state[0],
+        version=version,
+        changed=[uuid_of(member) for _version, member in changes],
+        complete=len(changes) == version - since,
+        clean=clean and bool(state[3]),
+    )
+
+
+def prune_changes(session: Session, *, keep: int) -> int:
+    """Delete the consent changes older than the last ``keep``; return how many."""
+    current = select(ConsentState.version).where(ConsentState.id == 1).scalar_subquery()
+    result = session.execute(
+        delete(ConsentChange).where(ConsentChange.version <= current - keep),
+        execution_options={"synchronize_session": False},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -225,6 +225,14 @@ def read_only_engine(engine: Engine) -> Engine:
     return reader
 
 
+def is_read_only(session: Session) -> bool:
+    """Whether ``session`` belongs to a read-only transaction (:meth:`Database.read`): one
+    that has written nothing and will write nothing."""
+    if isinstance(session, UnitOfWork):
+        return False
+    return bool(session.connection().get_execution_options().get(_READ_ONLY))
+
+
 _sql_log = logging.getLogger("sqlalchemy.engine.Engine")
 
 

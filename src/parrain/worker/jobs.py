@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy.orm import Session
 
 from parrain.audit import service as audit
-from parrain.config import WebhookSettings
+from parrain.config import ConsentSettings, WebhookSettings
 from parrain.consent import service as consent
 from parrain.coupons import service as coupons
 from parrain.db.session import Database
@@ -80,10 +80,19 @@ def release_held_rewards(*, database: Database, clock: Clock, batch_size: int = 
     return total
 
 
-def expire_consents(*, database: Database, clock: Clock, batch_size: int = 200) -> int:
+def expire_consents(
+    *,
+    database: Database,
+    clock: Clock,
+    batch_size: int = 200,
+    changes_kept: int | None = None,
+) -> int:
     """Record an ``expired`` event (and a ``consent.expired`` takedown message) for every
     grant whose expiry has passed; return how many. One transaction per batch; several
-    workers may run it at once (each takes rows the others do not hold)."""
+    workers may run it at once (each takes rows the others do not hold).
+
+    Then prune the consent change log to its last ``changes_kept`` changes (default:
+    ``PARRAIN_CONSENT_CHECK_CHANGES_KEPT``; ADR 25)."""
     total = 0
     while True:
         count = database.run(
@@ -94,6 +103,10 @@ def expire_consents(*, database: Database, clock: Clock, batch_size: int = 200) 
             break
     if total:
         _log.info("consents_expired", count=total)
+    keep = ConsentSettings().check_changes_kept if changes_kept is None else changes_kept
+    pruned = database.run(lambda session: consent.prune_changes(session=session, keep=keep))
+    if pruned:
+        _log.info("consent_changes_pruned", count=pruned)
     return total
 
 

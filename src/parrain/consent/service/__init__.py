@@ -5,10 +5,17 @@
 - :mod:`.events`: a notice shown, grants, refusals, withdrawals (receipts, takedown
   messages) and expiry;
 - :mod:`.state`: the member's current state (with the renewal prompt) and history;
-- :mod:`.checks`: the consent check, one or a batch at a time.
+- :mod:`.checks`: the consent check, one or a batch at a time, and its cache (ADR 25).
 """
 
-from parrain.consent.service.checks import Decision, check, check_many
+from parrain.consent.service.checks import (
+    Decision,
+    check,
+    check_cache,
+    check_many,
+    configure_check_cache,
+    prune_changes,
+)
 from parrain.consent.service.declarations import (
     GATE_CHECK,
     PROGRAMME_DISPLAY_DAYS,
@@ -51,8 +58,10 @@ __all__ = [
     "Decision",
     "ReceiptIssuer",
     "check",
+    "check_cache",
     "check_many",
     "check_policy",
+    "configure_check_cache",
     "configured_limits",
     "declare",
     "declare_programme_defaults",
@@ -68,6 +77,7 @@ __all__ = [
     "list_declarations",
     "member_consents",
     "programme_declaration",
+    "prune_changes",
     "receipt_file",
     "refuse",
     "show_notice",
