@@ -152,13 +152,21 @@ def build_member(
 
 
 def member_values(
-    *, member_in: MemberCreate, keys: MemberKeys, clock: Clock, user_hash: str | None = None
+    *,
+    member_in: MemberCreate,
+    keys: MemberKeys,
+    clock: Clock,
+    user_hash: str | None = None,
+    email_lookup_hash: str | None = None,
 ) -> dict[str, Any]:
     """The column values of :func:`build_member`'s row, for callers that insert many members
     at once with one statement after checking none exists (``register_member`` is the usual
-    path)."""
+    path). ``user_hash`` and ``email_lookup_hash``, when the caller has them already, are
+    :func:`marketplace_user_hash` and :func:`email_hash` of the member's values."""
     if user_hash is None:
         user_hash = marketplace_user_hash(keys, member_in.marketplace_user_id.reveal())
+    if email_lookup_hash is None:
+        email_lookup_hash = email_hash(keys, member_in.email.reveal())
     member_id = new_id()
     data_key = new_data_key()
     now = clock.now()
@@ -166,7 +174,7 @@ def member_values(
         "id": member_id,
         "market": member_in.market,
         "marketplace_user_hash": user_hash,
-        "email_hash": email_hash(keys, member_in.email.reveal()),
+        "email_hash": email_lookup_hash,
         "wrapped_key": wrap_data_key(
             keys.keyring, data_key, subject=_subject(member_id)
         ).to_bytes(),

@@ -20,8 +20,9 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import JSON, Column, MetaData, Table
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
 from parrain.campaigns.models import Campaign
 from parrain.db.rows import rows_of
@@ -51,7 +52,18 @@ _INSTALLS: Table = Install.__table__  # type: ignore[assignment]
 _ORDERS: Table = Order.__table__  # type: ignore[assignment]
 _REWARDS: Table = Reward.__table__  # type: ignore[assignment]
 _SIGHTINGS: Table = Sighting.__table__  # type: ignore[assignment]
-_CAMPAIGNS = select(Campaign).where(Campaign.id.in_(bindparam("ids", expanding=True)))
+_CAMPAIGNS: Table = Campaign.__table__  # type: ignore[assignment]
+#: The campaign columns :mod:`parrain.db.rows` converts (all but the JSON ones); the only
+#: :func:`~parrain.db.rows.rows_of` table named ``campaigns`` (the whole table has JSON).
+_CAMPAIGN_COLUMNS = Table(
+    _CAMPAIGNS.name,
+    MetaData(),
+    *(
+        Column(column.name, column.type)
+        for column in _CAMPAIGNS.columns
+        if not isinstance(column.type, JSON)
+    ),
+)
 
 #: The friend columns that evaluation derives; written back for the friends it changed.
 FRIEND_STATE = (
@@ -168,10 +180,27 @@ class Facts:
         return rows
 
     def ensure_campaigns(self, ids: Iterable[UUID | None]) -> None:
+        """Campaigns are ORM objects (the prize path and the campaigns service take them),
+        shared through the session's identity map: one already there is used as it is (as
+        a query would return it); the others are read on the driver's cursor and put in the
+        identity map as if a query had loaded them (SQLAlchemy's ORM load cost a single
+        event's transaction about a tenth of its time)."""
         missing = self._missing("campaigns", ids)
-        for part in chunks(missing):
-            for campaign in self.session.scalars(_CAMPAIGNS, {"ids": part}):
-                self.campaigns[campaign.id] = campaign
+        identity_map = self.session.identity_map
+        unknown: list[UUID] = []
+        for campaign_id in missing:
+            known = identity_map.get(identity_key(Campaign, campaign_id))
+            if isinstance(known, Campaign):
+                self.campaigns[campaign_id] = known
+            else:
+                unknown.append(campaign_id)
+        for row in self._select(_CAMPAIGN_COLUMNS, "id", unknown):
+            campaign = Campaign(**row)
+            # Its values are the stored ones: detached then added, it is persistent and
+            # unmodified; the columns not read (JSON) load on first access.
+            make_transient_to_detached(campaign)
+            self.session.add(campaign)
+            self.campaigns[campaign.id] = campaign
 
     def _take_enrolment(self, row: Row) -> None:
         if row["id"] not in self.enrolments:
@@ -237,13 +266,43 @@ class Facts:
         devices: Iterable[MarketKey] = (),
         emails: Iterable[MarketKey] = (),
     ) -> None:
-        for kind, column, keys in (
-            ("friend_users", "user_hash", users),
-            ("friend_devices", "device_hash", devices),
-            ("friend_emails", "email_hash", emails),
-        ):
-            for row in self._select_in_market(_FRIENDS, column, self._missing(kind, keys)):
+        wanted = [
+            ("user_hash", self._missing("friend_users", users)),
+            ("device_hash", self._missing("friend_devices", devices)),
+            ("email_hash", self._missing("friend_emails", emails)),
+        ]
+        markets = {market for _, keys in wanted for market, _ in keys}
+        if len(markets) == 1 and sum(len(keys) for _, keys in wanted) <= CHUNK:
+            # The usual case (one market, a small batch): one query for the three columns.
+            for row in self._select_any(_FRIENDS, [(c, keys) for c, keys in wanted if keys]):
                 self._take_friend(row)
+            return
+        for column, keys in wanted:
+            for row in self._select_in_market(_FRIENDS, column, keys):
+                self._take_friend(row)
+
+    def _select_any(
+        self, table: Table, columns: Sequence[tuple[str, Sequence[MarketKey]]]
+    ) -> list[Row]:
+        """Rows of one market whose value of any of ``columns`` is one of its keys (the
+        keys all of one market), in one statement: a ``UNION ALL`` of one ``SELECT`` per
+        column, so that each uses its (market, column) index. A row may come twice."""
+        if not columns:
+            return []
+        reader = rows_of(table, self._dialect)
+        mark = "?" if self._dialect == "sqlite" else "%s"
+        market = reader.encode("market", columns[0][1][0][0])
+        selects: list[str] = []
+        params: list[Any] = []
+        for column, keys in columns:
+            selects.append(
+                f"{reader.select_sql} WHERE market = {mark} "
+                f"AND {column} IN ({', '.join(mark for _ in keys)})"
+            )
+            params.append(market)
+            params.extend(reader.encode(column, value) for _, value in keys)
+        with DriverCursor.of(self.session) as cursor:
+            return [reader.decode(row) for row in cursor.query(" UNION ALL ".join(selects), params)]
 
     def _take_order(self, row: Row) -> None:
         key = (row["market"], row["order_ref"])
@@ -287,46 +346,65 @@ class Facts:
 
     # Lookups (each loads what it needs first)
 
+    # A lookup of a key already loaded skips ``ensure_*`` (which would find nothing missing):
+    # a batch makes tens of thousands of them.
+
+    def _loaded_key(self, kind: str, key: Any) -> bool:
+        return key in self._loaded[kind]
+
     def enrolment(self, enrolment_id: UUID) -> Row | None:
-        self.ensure_enrolments([enrolment_id])
+        if not self._loaded_key("enrolment_ids", enrolment_id):
+            self.ensure_enrolments([enrolment_id])
         return self.enrolments.get(enrolment_id)
 
     def enrolment_of_code(self, code: str) -> Row | None:
-        self.ensure_codes([code])
+        if not self._loaded_key("codes", code):
+            self.ensure_codes([code])
         return self.enrolment_by_code.get(code)
 
     def campaign(self, campaign_id: UUID) -> Campaign:
-        self.ensure_campaigns([campaign_id])
+        if not self._loaded_key("campaigns", campaign_id):
+            self.ensure_campaigns([campaign_id])
         return self.campaigns[campaign_id]
 
     def click(self, click_id: UUID) -> Row | None:
-        self.ensure_click_ids([click_id])
+        if not self._loaded_key("click_ids", click_id):
+            self.ensure_click_ids([click_id])
         return self.clicks.get(click_id)
 
     def click_of_token(self, token: str) -> Row | None:
-        self.ensure_tokens([token])
+        if not self._loaded_key("tokens", token):
+            self.ensure_tokens([token])
         return self.click_by_token.get(token)
 
     def device_clicks(self, device_hash: str) -> list[Row]:
-        self.ensure_click_devices([device_hash])
+        if not self._loaded_key("click_devices", device_hash):
+            self.ensure_click_devices([device_hash])
         return self.clicks_by_device[device_hash]
 
     def device_installs(self, market: str, device_hash: str) -> list[Row]:
-        self.ensure_install_devices([(market, device_hash)])
+        if not self._loaded_key("install_devices", (market, device_hash)):
+            self.ensure_install_devices([(market, device_hash)])
         return self.installs_by_device[(market, device_hash)]
 
     def friend_of_user(self, market: str, user_hash: str) -> Row | None:
-        self.ensure_friends(users=[(market, user_hash)])
+        if not self._loaded_key("friend_users", (market, user_hash)):
+            self.ensure_friends(users=[(market, user_hash)])
         return self.friend_by_user.get((market, user_hash))
 
     def friends_sharing(self, friend: Row) -> list[Row]:
         """Every friend of the market with the same device, email or user id (itself too)."""
         market = friend["market"]
-        self.ensure_friends(
-            users=[(market, friend["user_hash"])],
-            devices=[(market, friend["device_hash"])],
-            emails=[(market, friend["email_hash"])],
-        )
+        if not (
+            self._loaded_key("friend_users", (market, friend["user_hash"]))
+            and self._loaded_key("friend_devices", (market, friend["device_hash"]))
+            and self._loaded_key("friend_emails", (market, friend["email_hash"]))
+        ):
+            self.ensure_friends(
+                users=[(market, friend["user_hash"])],
+                devices=[(market, friend["device_hash"])],
+                emails=[(market, friend["email_hash"])],
+            )
         found = {
             row["id"]: row
             for row in (
@@ -340,23 +418,28 @@ class Facts:
         return list(found.values())
 
     def order(self, market: str, order_ref: str) -> Row | None:
-        self.ensure_orders(refs=[(market, order_ref)])
+        if not self._loaded_key("order_refs", (market, order_ref)):
+            self.ensure_orders(refs=[(market, order_ref)])
         return self.order_by_ref.get((market, order_ref))
 
     def orders_of(self, market: str, user_hash: str) -> list[Row]:
-        self.ensure_orders(users=[(market, user_hash)])
+        if not self._loaded_key("order_users", (market, user_hash)):
+            self.ensure_orders(users=[(market, user_hash)])
         return self.orders_by_user[(market, user_hash)]
 
     def closure_of(self, market: str, user_hash: str) -> Row | None:
-        self.ensure_closures([(market, user_hash)])
+        if not self._loaded_key("closures", (market, user_hash)):
+            self.ensure_closures([(market, user_hash)])
         return self.closure_by_user.get((market, user_hash))
 
     def seen(self, market: str, kind: str, value_hash: str) -> list[Row]:
-        self.ensure_sightings([(market, kind, value_hash)])
+        if not self._loaded_key("sightings", (market, kind, value_hash)):
+            self.ensure_sightings([(market, kind, value_hash)])
         return self.sightings[(market, kind, value_hash)]
 
     def posted_release_of(self, enrolment_id: UUID) -> Any:
-        self.ensure_posted_releases([enrolment_id])
+        if not self._loaded_key("posted_releases", enrolment_id):
+            self.ensure_posted_releases([enrolment_id])
         return self.posted_release.get(enrolment_id)
 
     # New rows and changes

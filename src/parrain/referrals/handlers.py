@@ -8,6 +8,7 @@ and add or change rows in it; nothing is written before ``Facts.write``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -28,6 +29,10 @@ from parrain.referrals.schemas import (
     SignupEvent,
 )
 
+#: Lookup-hash purposes of a signup's ip address and user agent.
+IP_PURPOSE = "ip"
+USER_AGENT_PURPOSE = "user_agent"
+
 
 @dataclass
 class Work:
@@ -43,12 +48,17 @@ class Work:
 
 @dataclass(frozen=True, slots=True)
 class Hashes:
+    """The lookup hashes of a batch's personal values, made before its transaction."""
+
     lookup: LookupKey
     device: dict[str, str]
     user: dict[str, str]
     email: dict[str, str]
+    #: Hashes of the other values (a signup's ip and user agent), by (purpose, value).
+    other: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=4096)
 def parsed_code(text: str | None) -> tuple[str | None, bool]:
     """The canonical code of what was typed, and whether something unreadable was typed."""
     if not text:
@@ -101,8 +111,13 @@ def _on_install(facts: Facts, item: Work, hashes: Hashes) -> None:
     item.friend = friends[0] if friends else None
 
 
-def _optional_hash(key: LookupKey, value: Pii | None, purpose: str) -> str | None:
-    return lookup_hash(key, value.reveal(), purpose=purpose) if value else None
+def optional_hash(hashes: Hashes, value: Pii | None, purpose: str) -> str | None:
+    """The lookup hash of ``value`` for ``purpose`` (made beforehand if it is in ``hashes``)."""
+    if value is None:
+        return None
+    raw = value.reveal()
+    found = hashes.other.get((purpose, raw))
+    return lookup_hash(hashes.lookup, raw, purpose=purpose) if found is None else found
 
 
 def _on_signup(facts: Facts, item: Work, hashes: Hashes) -> None:
@@ -121,8 +136,8 @@ def _on_signup(facts: Facts, item: Work, hashes: Hashes) -> None:
         "user_hash": user,
         "device_hash": hashes.device[event.device_id.reveal()],
         "email_hash": hashes.email[event.email.reveal()],
-        "ip_hash": _optional_hash(hashes.lookup, event.ip, "ip"),
-        "user_agent_hash": _optional_hash(hashes.lookup, event.user_agent, "user_agent"),
+        "ip_hash": optional_hash(hashes, event.ip, IP_PURPOSE),
+        "user_agent_hash": optional_hash(hashes, event.user_agent, USER_AGENT_PURPOSE),
         "typed_code": parsed_code(event.code)[0],
         "signup_event_id": event.id,
         "signed_up_at": event.at,

@@ -35,6 +35,8 @@ from parrain.campaigns.errors import CampaignNotAcceptingCredit, InsufficientBud
 from parrain.campaigns.models import Campaign
 from parrain.campaigns.schemas import CampaignStatus
 from parrain.coupons import service as coupons
+from parrain.db.rows import rows_of
+from parrain.db.session import DriverCursor
 from parrain.kit.clock import Clock
 from parrain.kit.ids import derived_id
 from parrain.referrals import repository
@@ -342,18 +344,39 @@ def _counted(friends: Sequence[Row]) -> list[Row]:
 
 # Built once: building a statement costs more than SQLite running it (ADR 7).
 _IDS: BindParameter[list[UUID]] = bindparam("ids", expanding=True)
-# FOR NO KEY UPDATE: rows referencing the enrolment (friends, prizes) take KEY SHARE locks,
-# which plain FOR UPDATE would conflict with (a deadlock between two events).
-_LOCK_ENROLMENTS = (
-    select(Enrolment)
-    .where(Enrolment.id.in_(_IDS))
-    .order_by(Enrolment.id)
-    .with_for_update(key_share=True)
-)
+_ENROLMENT_TABLE: Table = Enrolment.__table__  # type: ignore[assignment]
 _FRIEND_TABLE: Table = Friend.__table__  # type: ignore[assignment]
-_FRIENDS_OF = select(_FRIEND_TABLE).where(_FRIEND_TABLE.c.enrolment_id.in_(_IDS))
-_REWARDS_OF = select(Reward).where(Reward.enrolment_id.in_(_IDS))
+_REWARD_TABLE: Table = Reward.__table__  # type: ignore[assignment]
+_PART_TABLE: Table = RewardPart.__table__  # type: ignore[assignment]
 _PARTS_OF = select(RewardPart).where(RewardPart.reward_id.in_(_IDS))
+
+
+def _lock_enrolments(cursor: DriverCursor, dialect: str, ids: Sequence[UUID]) -> dict[UUID, UUID]:
+    """Lock the enrolments ``ids`` (in id order); the campaign of each one that exists.
+
+    FOR NO KEY UPDATE: rows referencing the enrolment (friends, prizes) take KEY SHARE locks,
+    which plain FOR UPDATE would conflict with (a deadlock between two events). SQLite
+    serialises writers anyway."""
+    rows = rows_of(_ENROLMENT_TABLE, dialect)
+    mark = "?" if dialect == "sqlite" else "%s"
+    lock = "" if dialect == "sqlite" else " FOR NO KEY UPDATE"
+    sql = (
+        f"SELECT id, campaign_id FROM {_ENROLMENT_TABLE.name} "  # noqa: S608
+        f"WHERE id IN ({', '.join(mark for _ in ids)}) ORDER BY id{lock}"
+    )
+    found = cursor.query(sql, [rows.encode("id", enrolment_id) for enrolment_id in ids])
+    decoded = (rows.decode_columns(("id", "campaign_id"), row) for row in found)
+    return {row["id"]: row["campaign_id"] for row in decoded}
+
+
+def _lost_parts(parts: Sequence[Row], counted_ids: set[UUID], enough: bool) -> bool:
+    """Whether any part depends on a friend who no longer counts (see
+    :func:`_settle_lost_friends`, which undoes them)."""
+    return any(
+        part["status"] in ("held", "posted")
+        and (not enough or (part["friend_id"] is not None and part["friend_id"] not in counted_ids))
+        for part in parts
+    )
 
 
 def reconcile_enrolments(
@@ -362,47 +385,62 @@ def reconcile_enrolments(
     """Make each member's prize match the friends who count (see the module doc).
 
     Locks the enrolments (sorted ids), then reads their friends, prizes and prize parts in
-    one query each: the friends' derived state must already be written.
+    one query each: the friends' derived state must already be written. Rows are read on
+    the driver's cursor; the prize rows that change are then loaded as ORM objects.
     """
     if not enrolment_ids:
         return
     ordered = sorted(enrolment_ids)
-    enrolments: dict[UUID, Enrolment] = {}
+    dialect = session.get_bind().dialect.name
+    enrolments: dict[UUID, UUID] = {}  # enrolment id -> campaign id
     friends: dict[UUID, list[Row]] = {enrolment_id: [] for enrolment_id in ordered}
-    rewards: dict[UUID, Reward] = {}
-    for part_ids in chunks(ordered):
-        ids = {"ids": part_ids}
-        for enrolment in session.scalars(_LOCK_ENROLMENTS, ids):
-            enrolments[enrolment.id] = enrolment
-        for row in session.execute(_FRIENDS_OF, ids):
-            friends[row.enrolment_id].append(dict(row._mapping))
-        for found in session.scalars(_REWARDS_OF, ids):
-            latest = rewards.get(found.enrolment_id)
-            if latest is None or found.generation > latest.generation:
-                rewards[found.enrolment_id] = found
-    live = [r.id for r in rewards.values() if r.status in ("held", "posted")]
-    parts: dict[UUID, list[RewardPart]] = {reward_id: [] for reward_id in live}
-    for part_ids in chunks(live):
-        for part in session.scalars(_PARTS_OF, {"ids": part_ids}):
-            parts[part.reward_id].append(part)
+    rewards: dict[UUID, Row] = {}
+    with DriverCursor.of(session) as cursor:
+        for part_ids in chunks(ordered):
+            enrolments |= _lock_enrolments(cursor, dialect, part_ids)
+            for row in rows_of(_FRIEND_TABLE, dialect).select(
+                cursor, column="enrolment_id", values=part_ids
+            ):
+                friends[row["enrolment_id"]].append(row)
+            for found in rows_of(_REWARD_TABLE, dialect).select(
+                cursor, column="enrolment_id", values=part_ids
+            ):
+                latest = rewards.get(found["enrolment_id"])
+                if latest is None or found["generation"] > latest["generation"]:
+                    rewards[found["enrolment_id"]] = found
+        live = [r["id"] for r in rewards.values() if r["status"] in ("held", "posted")]
+        parts: dict[UUID, list[Row]] = {reward_id: [] for reward_id in live}
+        for part_ids in chunks(live):
+            for part in rows_of(_PART_TABLE, dialect).select(
+                cursor, column="reward_id", values=part_ids
+            ):
+                parts[part["reward_id"]].append(part)
     placements: list[_Placement] = []
     for enrolment_id in ordered:
-        locked_row = enrolments.get(enrolment_id)
-        if locked_row is None:
+        campaign_id = enrolments.get(enrolment_id)
+        if campaign_id is None:
             continue
-        campaign = session.get(Campaign, locked_row.campaign_id)
+        campaign = session.get(Campaign, campaign_id)
         if campaign is None:  # a foreign key guarantees it
             continue
         counted = _counted(friends[enrolment_id])
         current = rewards.get(enrolment_id)
         enough = len(counted) >= campaign.friends_needed
-        if current is not None and current.status in ("held", "posted"):
+        if current is not None and current["status"] in ("held", "posted"):
             counted_ids = {friend["id"] for friend in counted}
-            _settle_lost_friends(
-                session, current, parts[current.id], campaign, counted_ids, enough, clock
-            )
-        elif (current is None or current.status != "clawed_back") and enough:
-            placements.append(_placement(locked_row, campaign, counted, current, clock))
+            if _lost_parts(parts[current["id"]], counted_ids, enough):
+                reward = session.get(Reward, current["id"])
+                assert reward is not None  # read above, in this transaction
+                reward_parts = list(session.scalars(_PARTS_OF, {"ids": [reward.id]}))
+                _settle_lost_friends(
+                    session, reward, reward_parts, campaign, counted_ids, enough, clock
+                )
+        elif (current is None or current["status"] != "clawed_back") and enough:
+            previous = None
+            if current is not None:
+                previous = session.get(Reward, current["id"])
+                assert previous is not None  # read above, in this transaction
+            placements.append(_placement(enrolment_id, campaign, counted, previous, clock))
     _place(session, placements, clock)
 
 
@@ -419,10 +457,12 @@ class _Placement:
     winners: Sequence[Row]
     earned_at: datetime
     parts: list[campaigns.PrizePart]
+    #: Whether ``reward`` is a stored row (refused before), not a new one to insert.
+    stored: bool
 
 
 def _placement(
-    enrolment: Enrolment,
+    enrolment_id: UUID,
     campaign: Campaign,
     counted: Sequence[Row],
     previous: Reward | None,
@@ -430,13 +470,14 @@ def _placement(
 ) -> _Placement:
     winners = counted[: campaign.friends_needed]
     earned_at = max(friend["qualified_at"] or friend["signed_up_at"] for friend in winners)
-    if previous is not None and previous.status == "refused":
+    stored = previous is not None and previous.status == "refused"
+    if previous is not None and stored:
         reward = previous
     else:
         generation = 1 if previous is None else previous.generation + 1
         reward = Reward(
-            id=derived_id("reward", enrolment.id, generation),
-            enrolment_id=enrolment.id,
+            id=derived_id("reward", enrolment_id, generation),
+            enrolment_id=enrolment_id,
             generation=generation,
             campaign_id=campaign.id,
             currency=campaign.currency,
@@ -445,7 +486,11 @@ def _placement(
     parts = campaigns.prize_parts(
         campaign, reward_id=reward.id, welcome_for=[friend["id"] for friend in winners]
     )
-    return _Placement(reward, campaign, winners, earned_at, parts)
+    return _Placement(reward, campaign, winners, earned_at, parts, stored)
+
+
+def _reward_row(reward: Reward) -> Row:
+    return {column.name: getattr(reward, column.name) for column in _REWARD_TABLE.columns}
 
 
 def _place(session: Session, placements: Sequence[_Placement], clock: Clock) -> None:
@@ -460,7 +505,8 @@ def _place(session: Session, placements: Sequence[_Placement], clock: Clock) -> 
         clock=clock,
     )
     entries: list[audit.NewEntry] = []
-    part_rows: list[RewardPart] = []
+    part_rows: list[Row] = []
+    new_rewards: list[Reward] = []  # not stored yet: inserted on the driver's cursor below
     for placement, outcome in zip(placements, outcomes, strict=True):
         reward = placement.reward
         if isinstance(outcome, CampaignNotAcceptingCredit):
@@ -470,24 +516,27 @@ def _place(session: Session, placements: Sequence[_Placement], clock: Clock) -> 
                 entries.append(_entry(reward, "refused", **outcome.details))
             reward.status, reward.reason = "refused", "budget_exhausted"
             reward.earned_at = placement.earned_at
-            session.add(reward)
+            if not placement.stored:
+                new_rewards.append(reward)
             continue
         welcome = iter(placement.winners)
         rows = [
-            RewardPart(
-                id=part.transfer_id,
-                reward_id=reward.id,
-                kind=part.kind,
-                friend_id=next(welcome)["id"] if part.kind == "welcome" else None,
-                amount_minor=part.amount,
-                status="held",
-            )
+            {
+                "id": part.transfer_id,
+                "reward_id": reward.id,
+                "kind": part.kind,
+                "friend_id": next(welcome)["id"] if part.kind == "welcome" else None,
+                "amount_minor": part.amount,
+                "status": "held",
+                "settled_at": None,
+            }
             for part in placement.parts
         ]
         reward.status, reward.reason = "held", None
         reward.earned_at = placement.earned_at
         reward.release_at = placement.earned_at + timedelta(days=placement.campaign.holding_days)
-        session.add(reward)
+        if not placement.stored:
+            new_rewards.append(reward)
         part_rows.extend(rows)
         entries.append(
             _entry(
@@ -495,12 +544,16 @@ def _place(session: Session, placements: Sequence[_Placement], clock: Clock) -> 
                 "held",
                 generation=reward.generation,
                 release_at=reward.release_at.isoformat(),
-                parts={str(row.id): [row.kind, row.amount_minor] for row in rows},
+                parts={str(row["id"]): [row["kind"], row["amount_minor"]] for row in rows},
                 friends=[str(friend["id"]) for friend in placement.winners],
             )
         )
-    session.flush()  # the rewards before the parts that refer to them
-    repository.add(session, *part_rows)
+    # The rewards refused before are flushed first (their ORM changes), then the new rewards,
+    # then the parts that refer to them.
+    dialect = session.get_bind().dialect.name
+    with DriverCursor.of(session) as cursor:
+        rows_of(_REWARD_TABLE, dialect).insert(cursor, [_reward_row(r) for r in new_rewards])
+        rows_of(_PART_TABLE, dialect).insert(cursor, part_rows)
     audit.record_all(session=session, entries=entries, clock=clock)
 
 
