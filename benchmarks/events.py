@@ -9,7 +9,8 @@ then starts the API as production runs it::
         --loop uvloop --http httptools --host 127.0.0.1 --port <free port>
 
 and, from a second process (this script in its ``client`` mode) on loopback, measures with
-httpx over keep-alive connections. Prints one JSON line per mode::
+``_load`` (pre-encoded requests on keep-alive sockets, one thread: a lean client, so the
+server is what is measured). Prints one JSON line per mode::
 
     python benchmarks/events.py --db sqlite
     python benchmarks/events.py --db postgresql
@@ -60,6 +61,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+import _load
 import _support
 
 DEFAULT_POSTGRES = "postgresql+psycopg://root@127.0.0.1:5432/parrain_bench_events"
@@ -105,6 +107,8 @@ class Plan:
     batch_size: int
     rate: float
     seed: int
+    #: The server's process group, whose CPU time each mode reports (Linux); None: not shown.
+    server_pgid: int | None = None
 
 
 def friend_device(run_id: str, friend: int) -> str:
@@ -307,6 +311,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+#: base URL of a running :func:`api_server` → its process group (for its CPU time).
+SERVER_PGIDS: dict[str, int] = {}
+
+
 @contextmanager
 def api_server(url: str, *, port: int, workers: int) -> Iterator[str]:
     """uvicorn with ``workers`` processes on loopback; stopped (SIGTERM, then SIGKILL of
@@ -339,10 +347,12 @@ def api_server(url: str, *, port: int, workers: int) -> Iterator[str]:
     ]
     server = subprocess.Popen(command, env=env, start_new_session=True)
     base_url = f"http://127.0.0.1:{port}"
+    SERVER_PGIDS[base_url] = server.pid
     try:
         wait_until_live(server, base_url, timeout=60.0, workers=workers)
         yield base_url
     finally:
+        SERVER_PGIDS.pop(base_url, None)
         stop(server)
 
 
@@ -503,27 +513,13 @@ class Tally:
     error_samples: list[str] = field(default_factory=list)
     uncertain: int = 0  # events sent and not acknowledged: they may or may not be stored
     unsent: int = 0  # open loop: due, but not sent before the mode's time was up
+    requests: int = 0  # sent and answered, or failed
 
     def error(self, kind: str, detail: str, *, events: int = 0) -> None:
         self.errors[kind] += 1
         self.uncertain += events
         if len(self.error_samples) < 5:
             self.error_samples.append(f"{kind}: {detail[:300]}")
-
-    @classmethod
-    def merged(cls, tallies: Sequence[Tally]) -> Tally:
-        out = cls()
-        for tally in tallies:
-            out.latencies += tally.latencies
-            out.lags += tally.lags
-            out.events += tally.events
-            out.acknowledged += tally.acknowledged
-            out.outcomes.update(tally.outcomes)
-            out.errors.update(tally.errors)
-            out.error_samples += tally.error_samples[: 5 - len(out.error_samples)]
-            out.uncertain += tally.uncertain
-            out.unsent += tally.unsent
-        return out
 
 
 def percentile(values: Sequence[float], fraction: float) -> float | None:
@@ -538,88 +534,113 @@ def ms(seconds: float | None) -> float | None:
 
 
 class Client:
-    """Threads, each with its own keep-alive httpx connection. (httpx's asyncio client cost
-    about 5 ms of CPU per request with 16 concurrent requests on the benchmark machine,
-    against 1 ms for the blocking client: the client would have been what was measured.)"""
+    """Requests pre-encoded and answers parsed by :mod:`_load`: one thread, keep-alive
+    sockets, tens of µs of CPU per request. (httpx cost about 1 ms of CPU per request from
+    threads, and 5 ms from its asyncio client: the client would have been what was
+    measured.)"""
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.stream = EventStream(plan)
-        self.stream_lock = threading.Lock()
+        self.target = _load.Target.from_url(
+            plan.base_url, headers={"Authorization": f"Bearer {plan.api_key}"}
+        )
+        self.trivial_request = self.target.get("/health/live")
         self.acknowledged = 0  # warm-ups included: what the database must hold
         self.uncertain = 0
+        #: CPU seconds of this process and of the server during the last measured run.
+        self.measured_cpu: tuple[float, float | None] = (0.0, None)
 
-    def http(self) -> Any:
-        import httpx
-
-        return httpx.Client(
-            base_url=self.plan.base_url,
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            timeout=httpx.Timeout(REQUEST_TIMEOUT),
-            headers={"Authorization": f"Bearer {self.plan.api_key}"},
+    def _measured(self, work: Any) -> _load.Run:
+        client = time.process_time()
+        server = server_cpu_seconds(self.plan)
+        run: _load.Run = work()
+        server_after = server_cpu_seconds(self.plan)
+        self.measured_cpu = (
+            time.process_time() - client,
+            None if server is None or server_after is None else server_after - server,
         )
+        return run
 
     def next_body(self, kind: str) -> dict[str, Any]:
-        with self.stream_lock:
-            if kind == "batch":
-                return {"events": self.stream.take(self.plan.batch_size)}
-            return self.stream.next()
+        if kind == "batch":
+            return {"events": self.stream.take(self.plan.batch_size)}
+        return self.stream.next()
 
-    # One request of each kind, checked; the latency is taken from ``started``.
+    def _maker(self, kind: str, sent: dict[int, list[dict[str, Any]]]) -> Any:
+        """``make(i)`` for :mod:`_load`: the next request of ``kind``; the events request
+        ``i`` carries are kept in ``sent[i]`` for the check of its answer."""
+        if kind == "trivial":
+            request = self.trivial_request
+            return lambda index: request
+
+        def make(index: int) -> bytes:
+            body = self.next_body(kind)
+            sent[index] = body["events"] if kind == "batch" else [body]
+            return self.target.post_json("/v1/events", body)
+
+        return make
+
+    # Each answer, checked; latencies are _load's (from the send, or from when it was due).
 
     @staticmethod
-    def trivial(http: Any, tally: Tally, started: float) -> None:
-        try:
-            response = http.get("/health/live")
-        except Exception as error:  # every failure is counted and shown
-            tally.error(type(error).__name__, str(error))
+    def trivial(result: _load.Result, tally: Tally) -> None:
+        response = result.response
+        if response is None:
+            kind, _, detail = (result.error or "error").partition(":")
+            tally.error(kind, detail.strip())
             return
-        elapsed = time.perf_counter() - started
-        if response.status_code != 200 or response.json() != {"status": "ok"}:
-            tally.error(f"http_{response.status_code}", response.text)
+        if response.status != 200 or response.json() != {"status": "ok"}:
+            tally.error(f"http_{response.status}", response.text)
             return
-        tally.latencies.append(elapsed)
+        tally.latencies.append(result.latency)
 
     @staticmethod
-    def events(http: Any, tally: Tally, body: dict[str, Any], started: float) -> None:
-        batch = "events" in body
-        sent = body["events"] if batch else [body]
+    def events(
+        result: _load.Result, tally: Tally, sent: list[dict[str, Any]], *, batch: bool
+    ) -> None:
+        response = result.response
+        if response is None:
+            kind, _, detail = (result.error or "error").partition(":")
+            tally.error(kind, detail.strip(), events=len(sent))
+            return
+        if response.status != 200:
+            tally.error(f"http_{response.status}", response.text, events=len(sent))
+            return
         try:
-            response = http.post("/v1/events", json=body)
-        except Exception as error:  # every failure is counted and shown
-            tally.error(type(error).__name__, str(error), events=len(sent))
+            answer = response.json()
+        except ValueError:
+            tally.error("not_json", response.text, events=len(sent))
             return
-        elapsed = time.perf_counter() - started
-        if response.status_code != 200:
-            tally.error(f"http_{response.status_code}", response.text, events=len(sent))
-            return
-        answer = response.json()
         results = answer.get("results", []) if batch else [answer]
         if [result.get("event_id") for result in results] != [event["id"] for event in sent]:
             tally.error("wrong_results", json.dumps(answer)[:300], events=len(sent))
             return
-        for event, result in zip(sent, results, strict=True):
-            status = result.get("status")
+        for event, outcome in zip(sent, results, strict=True):
+            status = outcome.get("status")
             if status == "accepted":
                 tally.outcomes[f"{event['type']}:accepted"] += 1
             elif status == "ignored":
-                tally.outcomes[f"{event['type']}:ignored:{result.get('reason')}"] += 1
+                tally.outcomes[f"{event['type']}:ignored:{outcome.get('reason')}"] += 1
             else:
-                tally.outcomes[f"{event['type']}:refused:{result.get('code')}"] += 1
-                tally.error("refused", json.dumps(result))
+                tally.outcomes[f"{event['type']}:refused:{outcome.get('code')}"] += 1
+                tally.error("refused", json.dumps(outcome))
                 continue
             tally.acknowledged += 1
         tally.events += len(sent)
-        tally.latencies.append(elapsed)
+        tally.latencies.append(result.latency)
 
-    def _threads(self, count: int, work: Any) -> Tally:
-        tallies = [Tally() for _ in range(count)]
-        threads = [threading.Thread(target=work, args=(tally,), daemon=True) for tally in tallies]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        tally = Tally.merged(tallies)
+    def _tally(self, kind: str, run: _load.Run, sent: dict[int, list[dict[str, Any]]]) -> Tally:
+        tally = Tally(unsent=run.unsent)
+        for result in sorted(run.results, key=lambda result: result.index):
+            if kind == "trivial":
+                self.trivial(result, tally)
+            else:
+                self.events(result, tally, sent.pop(result.index), batch=kind == "batch")
+            tally.lags.append(result.lag)
+            tally.requests += 1
+        if sent:  # every request made must have an answer or an error
+            tally.error("unanswered", f"{len(sent)} requests", events=sum(map(len, sent.values())))
         self.acknowledged += tally.acknowledged
         self.uncertain += tally.uncertain
         return tally
@@ -627,21 +648,27 @@ class Client:
     # Closed loop: each connection sends its next request when the last one is answered.
 
     def closed_loop(self, kind: str, seconds: float, connections: int) -> tuple[Tally, float]:
-        def lane(tally: Tally, until: float) -> None:
-            with self.http() as http:
-                while time.perf_counter() < until:
-                    if kind == "trivial":
-                        self.trivial(http, tally, time.perf_counter())
-                    else:
-                        body = self.next_body(kind)
-                        self.events(http, tally, body, time.perf_counter())
-
         if self.plan.warmup > 0 and kind != "batch":  # a batch is long enough as it is
-            until = time.perf_counter() + self.plan.warmup
-            self._threads(connections, lambda tally: lane(tally, until))
-        start = time.perf_counter()
-        tally = self._threads(connections, lambda tally: lane(tally, start + seconds))
-        return tally, time.perf_counter() - start
+            sent: dict[int, list[dict[str, Any]]] = {}
+            run = _load.closed_loop(
+                self.target,
+                self._maker(kind, sent),
+                connections=connections,
+                seconds=self.plan.warmup,
+                timeout=REQUEST_TIMEOUT,
+            )
+            self._tally(kind, run, sent)
+        sent = {}
+        run = self._measured(
+            lambda: _load.closed_loop(
+                self.target,
+                self._maker(kind, sent),
+                connections=connections,
+                seconds=seconds,
+                timeout=REQUEST_TIMEOUT,
+            )
+        )
+        return self._tally(kind, run, sent), run.elapsed
 
     # Open loop: request i is due at start + i / rate, whatever happened to the others; a
     # request that waited for a free connection counts its wait.
@@ -649,32 +676,19 @@ class Client:
     def open_loop(self, seconds: float, rate: float, connections: int) -> tuple[Tally, float]:
         """Requests the server could not take by ``seconds`` + :data:`PACED_GRACE` after the
         start are not sent at all: they are counted in ``unsent`` and fail the target."""
-        total = int(seconds * rate)
-        counter = iter(range(total))
-        counter_lock = threading.Lock()
-        start = time.perf_counter() + 0.1
-
-        def sender(tally: Tally) -> None:
-            with self.http() as http:
-                while True:
-                    with counter_lock:
-                        index = next(counter, None)
-                        if index is None:
-                            return
-                        body = self.next_body("single")
-                    due = start + index / rate
-                    now = time.perf_counter()
-                    if now > start + seconds + PACED_GRACE:
-                        tally.unsent += 1
-                        continue
-                    delay = due - now
-                    if delay > 0:
-                        time.sleep(delay)
-                    tally.lags.append(time.perf_counter() - due)
-                    self.events(http, tally, body, due)
-
-        tally = self._threads(connections, sender)
-        return tally, time.perf_counter() - start
+        sent: dict[int, list[dict[str, Any]]] = {}
+        run = self._measured(
+            lambda: _load.open_loop(
+                self.target,
+                self._maker("single", sent),
+                rate=rate,
+                seconds=seconds,
+                max_in_flight=connections,
+                grace=PACED_GRACE,
+                timeout=REQUEST_TIMEOUT,
+            )
+        )
+        return self._tally("single", run, sent), run.elapsed
 
 
 def line_of(tally: Tally, mode: str, plan: Plan, elapsed: float, cpu: float) -> dict[str, Any]:
@@ -692,6 +706,24 @@ def line_of(tally: Tally, mode: str, plan: Plan, elapsed: float, cpu: float) -> 
     }
 
 
+def server_cpu_seconds(plan: Plan) -> float | None:
+    return None if plan.server_pgid is None else _load.process_group_cpu(plan.server_pgid)
+
+
+def add_cpu_per_request(
+    line: dict[str, Any], tally: Tally, *, client: float, server: float | None, elapsed: float
+) -> None:
+    """CPU µs per request answered, of this client's load loop (building, sending, parsing;
+    the answers are checked after the run) and of the server's processes, during the
+    measured run (warm-up excluded); and the server's CPU in cores, as ``client_cpu``."""
+    answered = tally.requests
+    line["server_cpu"] = None if server is None else round(server / elapsed, 2)
+    line["client_cpu_us_per_request"] = round(1e6 * client / answered, 1) if answered else None
+    line["server_cpu_us_per_request"] = (
+        round(1e6 * server / answered, 1) if answered and server is not None else None
+    )
+
+
 def client_main(plan: Plan) -> None:
     client = Client(plan)
     trivial_per_s: float | None = None
@@ -704,6 +736,8 @@ def client_main(plan: Plan) -> None:
             connections = plan.batch_connections if mode == "batch" else plan.connections
             tally, elapsed = client.closed_loop(mode, plan.seconds, connections)
         line = line_of(tally, mode, plan, elapsed, time.process_time() - cpu)
+        client_cpu, server_cpu = client.measured_cpu
+        add_cpu_per_request(line, tally, client=client_cpu, server=server_cpu, elapsed=elapsed)
         errors = line["errors"]
         if mode == "trivial":
             trivial_per_s = len(tally.latencies) / elapsed
@@ -820,6 +854,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 batch_size=args.batch_size,
                 rate=args.rate,
                 seed=args.seed,
+                server_pgid=SERVER_PGIDS.get(base_url),
             )
             plan_path = Path(directory) / "plan.json"
             plan_path.write_text(json.dumps(asdict(plan)), encoding="utf-8")

@@ -3,6 +3,9 @@ call."""
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 import swagger_ui_bundle
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -12,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from parrain import __version__
 from parrain.config import Settings
+from parrain.consent import service as consent_service
 from parrain.db.session import Database
 from parrain.kit.clock import Clock
 from parrain.members.service import MemberKeys
@@ -41,6 +45,17 @@ _DESCRIPTION = (
 )
 
 
+def _without_telemetry() -> dict[str, Any]:
+    """``FastAPI(...)`` options that turn off its native OpenTelemetry (FastAPI versions that
+    have it): its spans, metrics and logs would record each request's path and client
+    address (personal data, as the access log would), and asking on every request whether a
+    provider is configured costs CPU."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    off = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    return {"telemetry": off}
+
+
 def _operation_id(route: APIRoute) -> str:
     """Operation ids are the route functions' names: ``fund_campaign``, ``list_audit_entries``."""
     return route.name
@@ -62,6 +77,7 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json",
         generate_unique_id_function=_operation_id,
+        **_without_telemetry(),
     )
     app.state.database = database
     app.state.clock = clock
@@ -74,7 +90,13 @@ def create_app(
         "sign_in": RateLimiter(
             per_minute=settings.web.sign_in_rate_per_minute, burst=settings.web.sign_in_burst
         ),
+        "member_enter": RateLimiter(
+            per_minute=settings.web.member_enter_rate_per_minute,
+            burst=settings.web.member_enter_burst,
+        ),
     }
+    # The consent checks' cache holds as many members as the settings say (ADR 25).
+    consent_service.configure_check_cache(members=settings.consent.check_cache_members)
     install_error_handlers(app)
     # The last middleware added runs first: bugs are caught around the size guard too.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.server.max_body_bytes)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import traceback
 from pathlib import PurePath
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import parrain
@@ -36,7 +35,7 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = Headers(scope=scope).get("content-length")
+        declared = _content_length(scope)
         if declared is not None:
             declared = declared.strip()
             if not (declared.isascii() and declared.isdigit()):
@@ -79,6 +78,16 @@ class BodySizeLimitMiddleware:
         )
         # The rest of the body is never read, so the connection cannot be reused.
         await error_response(error, headers={"connection": "close"})(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> str | None:
+    """The first ``Content-Length`` header, as ``Headers(scope=scope).get`` would read it,
+    without building a ``Headers`` for every request."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            text: str = value.decode("latin-1")
+            return text
+    return None
 
 
 class UnexpectedErrorMiddleware:

@@ -42,6 +42,7 @@ from parrain.web.deps import (
     DatabaseDep,
     SettingsDep,
     operator,
+    run_blocking,
 )
 from parrain.web.errors import error_responses
 
@@ -245,30 +246,39 @@ def member_consents(
 
 
 @router.post("/consent/check", responses=error_responses(401, 403))
-def check_consent(
+async def check_consent(
     check_in: ConsentCheck, database: DatabaseDep, clock: ClockDep, key: ConsentKeyDep
 ) -> ConsentDecision:
     """May this member's data be used for this use, on this channel, in this territory, at
     ``at`` (default now)? ``allow`` or ``deny`` with a stable reason (``consent_granted``,
     ``programme_use``, ``no_consent``, ``refused``, ``withdrawn``, ``expired``,
     ``territory_not_covered``, ``channel_not_covered``, ``member_unknown``,
-    ``member_erased``) and the declaration version and notice hash it rests on. Read from
-    the database on every call: a withdrawal is seen by the very next check."""
-    return database.read(
-        lambda session: consent.check(session=session, check_in=check_in, clock=clock)
-    ).read()
+    ``member_erased``) and the declaration version and notice hash it rests on. Exact at
+    the time of the call: a withdrawal is seen by the very next check (the rows it reads may
+    come from the process's cache, which a version read with them keeps exact; ADR 25)."""
+    # A coroutine that hands only the database work to a thread (see run_blocking).
+    decided = await run_blocking(
+        lambda: database.read(
+            lambda session: consent.check(session=session, check_in=check_in, clock=clock)
+        )
+    )
+    return decided.read()
 
 
 @router.post("/consent/check/batch", responses=error_responses(401, 403))
-def check_consents(
+async def check_consents(
     batch: ConsentCheckBatch, database: DatabaseDep, clock: ClockDep, key: ConsentKeyDep
 ) -> ConsentDecisions:
     """Up to 1,000 checks, answered in order from one database query."""
-    return database.read(
-        lambda session: ConsentDecisions(
-            results=[
-                decided.read()
-                for decided in consent.check_many(session=session, checks=batch.checks, clock=clock)
-            ]
+    return await run_blocking(
+        lambda: database.read(
+            lambda session: ConsentDecisions(
+                results=[
+                    decided.read()
+                    for decided in consent.check_many(
+                        session=session, checks=batch.checks, clock=clock
+                    )
+                ]
+            )
         )
     )

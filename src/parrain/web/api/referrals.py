@@ -37,6 +37,7 @@ from parrain.web.deps import (
     MemberKeysDep,
     SettingsDep,
     operator,
+    run_blocking,
 )
 from parrain.web.errors import error_responses
 
@@ -124,7 +125,7 @@ SingleEvents = GroupCommit[referral_events.PreparedBatch, EventOutcome | EventId
 _single_events_lock = threading.Lock()
 
 
-def get_single_events(request: Request) -> SingleEvents:
+async def get_single_events(request: Request) -> SingleEvents:
     """The app's group commit of single events: requests that each send one event, arriving
     together, are applied together, one transaction per group (:mod:`parrain.db.group_commit`)."""
     state = request.app.state
@@ -150,7 +151,7 @@ def get_single_events(request: Request) -> SingleEvents:
 
 
 @integration.post("/events", responses=error_responses(409, 413))
-def post_events(
+async def post_events(
     body: EventsBody,
     database: DatabaseDep,
     clock: ClockDep,
@@ -171,15 +172,17 @@ def post_events(
     # Hashing and sealing the personal data need no database: done before the transaction,
     # they do not hold the write lock.
     if not isinstance(body, EventBatch):
-        prepared = referral_events.prepare_batch(events=[body], keys=keys, clock=clock)
-        single = single_events.submit(prepared)
+        single = await run_blocking(
+            lambda: single_events.submit(
+                referral_events.prepare_batch(events=[body], keys=keys, clock=clock)
+            )
+        )
         if isinstance(single, EventIdReused):
             raise single
         return single
     batch = body
-    prepared = referral_events.prepare_batch(events=batch.events, keys=keys, clock=clock)
 
-    def apply(session: Any) -> BatchResult:
+    def apply(session: Any, prepared: referral_events.PreparedBatch) -> BatchResult:
         applied = referral_events.apply_batch(session=session, batch=prepared, clock=clock)
         results: list[EventOutcome | EventError] = [
             EventError(event_id=event.id, code=result.code, message=result.message)
@@ -195,7 +198,11 @@ def post_events(
             refused=len(results) - len(outcomes),
         )
 
-    return database.run(apply)
+    def prepare_and_apply() -> BatchResult:
+        prepared = referral_events.prepare_batch(events=batch.events, keys=keys, clock=clock)
+        return database.run(lambda session: apply(session, prepared))
+
+    return await run_blocking(prepare_and_apply)
 
 
 @integration.get("/events/{event_id}", responses=error_responses(404))
