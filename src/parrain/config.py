@@ -451,6 +451,18 @@ class WebSettings(BaseSettings):
     sign_in_burst: int = Field(
         default=5, ge=1, description="Sign-in attempts one client address may make at once."
     )
+    member_enter_rate_per_minute: int = Field(
+        default=30,
+        ge=1,
+        description=(
+            "Visits of the members' way in (/m/enter?token=…) one client address may make per "
+            "minute, on average: a person arrives from the app once in a while; many tokens "
+            "tried from one address are someone guessing."
+        ),
+    )
+    member_enter_burst: int = Field(
+        default=10, ge=1, description="Visits of /m/enter one client address may make at once."
+    )
 
     def session_key_bytes(self, crypto: CryptoSettings) -> bytes:
         """The configured session key; a fixed development key only when ``crypto`` allows

@@ -125,3 +125,18 @@ def test_sign_in_attempts_are_limited_per_address(database: Database, clock: Fro
         page = one.post("/console/sign-in", data=attempt, headers={"accept": "text/html"})
         assert page.status_code == 429
         assert "Too many attempts" in page.text
+
+
+def test_the_members_way_in_is_limited_per_address(database: Database, clock: FrozenClock) -> None:
+    """Someone trying member tokens from one address is stopped; others still come in."""
+    settings = Settings(
+        crypto=CryptoSettings(allow_development_keys=True),
+        web=WebSettings(cookie_secure=False, member_enter_rate_per_minute=1, member_enter_burst=2),
+    )
+    app = create_app(database=database, clock=clock, settings=settings)
+    with TestClient(app, client=("198.51.100.7", 5000), follow_redirects=False) as one:
+        statuses = [one.get("/m/enter?token=not-a-token").status_code for _ in range(3)]
+        assert statuses == [303, 303, 429]  # refused tokens go to the refusal page, then 429
+        assert int(one.get("/m/enter?token=x").headers["retry-after"]) >= 1
+    with TestClient(app, client=("203.0.113.9", 5000), follow_redirects=False) as other:
+        assert other.get("/m/enter?token=not-a-token").status_code == 303

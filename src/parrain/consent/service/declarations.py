@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from parrain.audit import service as audit
 from parrain.campaigns import repository as campaign_repository
+from parrain.campaigns import service as _campaign_checks  # noqa: F401 (see the end)
 from parrain.campaigns.errors import CampaignNotFound
 from parrain.campaigns.gate import GateFinding, register_launch_check
 from parrain.campaigns.models import Campaign
@@ -418,4 +419,7 @@ def _declaration_passes_policy(
     return [GateFinding(f"{GATE_CHECK}.{finding.code}", finding.message) for finding in findings]
 
 
+# The campaign's own checks (a funded budget, an open window) come first in the gate's
+# findings, whichever module a process imports first: the campaigns service, imported
+# above, has registered them.
 register_launch_check(GATE_CHECK, _declaration_passes_policy)

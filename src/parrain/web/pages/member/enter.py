@@ -3,15 +3,17 @@
 The token is checked (:mod:`parrain.members.tokens`), the person found by the keyed hash of
 their marketplace user id, a session cookie set, and the browser sent on at once (303) to
 their progress, or to the enrolment page when they are not enrolled yet, so the token
-leaves the address bar. No log line names the request's address (uvicorn's access log is
-off; the error middleware logs the route's name only) and nothing here logs the token.
+leaves the address bar. Each client address may come in ``member_enter_rate_per_minute``
+times a minute (someone trying tokens gets 429). No log line names the request's address
+(uvicorn's access log is off; the error middleware logs the route's name only) and nothing
+here logs the token.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from parrain.members import service as members
@@ -28,11 +30,12 @@ from parrain.members.tokens import verify_member_token
 from parrain.web.deps import ClockDep, DatabaseDep, MemberKeysDep, SettingsDep
 from parrain.web.pages.member.common import page, redirect, standing
 from parrain.web.pages.member.session import new_session, set_cookie
+from parrain.web.ratelimit import limit
 
 router = APIRouter()
 
 
-@router.get("/enter", name="member_enter")
+@router.get("/enter", name="member_enter", dependencies=[Depends(limit("member_enter"))])
 def enter(
     request: Request,
     database: DatabaseDep,
