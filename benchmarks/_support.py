@@ -36,3 +36,18 @@ def fresh_database(db: str, url: str | None, *, postgres: str, stem: str) -> Ite
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def settle_statistics(url: str) -> None:
+    """After seeding: on PostgreSQL, ``VACUUM ANALYZE`` the database, as autovacuum would
+    soon after a bulk load, so the measured run meets the steady state (fresh statistics,
+    no autovacuum pass competing for the CPU) rather than that pass. SQLite: ``ANALYZE``."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.execute(text("VACUUM ANALYZE"))
+            else:
+                connection.execute(text("ANALYZE"))
+    finally:
+        engine.dispose()

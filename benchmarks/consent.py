@@ -21,9 +21,10 @@ channels (a few withdrawn or refused). Then, one JSON line per mode::
 * ``http``: ``POST /v1/consent/check`` (one check per request) against
   ``uvicorn parrain.web.asgi:create_app_from_environment --factory --workers 2`` on
   loopback, on an open-loop schedule of ``--rate`` (1,000) requests/s for ``--http-seconds``
-  from threads with one keep-alive httpx connection each (``benchmarks/events.py``'s
-  server and pacing); each latency is measured from the *scheduled* send time. Target:
-  p99 < 10 ms. Every answer is checked against the decision the seeding implies.
+  from the lean client of ``_load.py`` (one thread, ``--connections`` keep-alive
+  connections; ``benchmarks/events.py``'s server); each latency is measured from the
+  *scheduled* send time. Target: p99 < 10 ms. Every answer is checked against the decision
+  the seeding implies; the client's and the server's CPU per request are reported.
 
 The checks mix what an integration asks: the optional use on a granted channel, on another
 channel, in another territory, for a member who withdrew or refused, the programme's own
@@ -42,7 +43,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -517,76 +518,60 @@ def in_process(url: str, seeded: Seeded, args: argparse.Namespace, db: str) -> d
 # --------------------------------------------------------------------------- over HTTP
 
 
-@dataclass
-class Tally:
-    latencies: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    wrong: int = 0
-    unsent: int = 0
-
-
 def over_http(url: str, seeded: Seeded, args: argparse.Namespace, db: str) -> dict[str, Any]:
-    import httpx
+    """One check per request, open loop at ``--rate`` (latency from each request's due time,
+    so a stall counts against every request it delayed), from the lean client of
+    ``_load.py`` on ``--connections`` keep-alive connections; one unmeasured second first."""
+    import _load
 
     rng = random.Random(args.seed + 1)
-    total = int(args.http_seconds * args.rate)
-    warmup = int(args.rate)  # one second's worth, not measured
-    planned = [make_check(seeded, rng) for _ in range(total + warmup)]
+    warm = [make_check(seeded, rng) for _ in range(int(args.rate))]
+    planned = [make_check(seeded, rng) for _ in range(int(args.http_seconds * args.rate))]
     with events_bench.api_server(
         url, port=events_bench.free_port(), workers=args.workers
     ) as base_url:
-        lock = threading.Lock()
-        counter = iter(range(len(planned)))
-        tallies = [Tally() for _ in range(args.connections)]
-        start = time.perf_counter() + 0.2
-        rate = args.rate
-
-        def sender(tally: Tally) -> None:
-            with httpx.Client(
-                base_url=base_url,
-                limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-                timeout=httpx.Timeout(30.0),
-                headers={"Authorization": f"Bearer {seeded.api_key}"},
-            ) as http:
-                while True:
-                    with lock:
-                        index = next(counter, None)
-                    if index is None:
-                        return
-                    body, expected = planned[index]
-                    due = start + index / rate
-                    now = time.perf_counter()
-                    if now > start + len(planned) / rate + PACED_GRACE:
-                        tally.unsent += 1
-                        continue
-                    if due > now:
-                        time.sleep(due - now)
-                    try:
-                        response = http.post("/v1/consent/check", json=body)
-                    except Exception as error:  # every failure is counted
-                        tally.errors[type(error).__name__] += 1
-                        continue
-                    elapsed = time.perf_counter() - due
-                    if response.status_code != 200:
-                        tally.errors[f"http_{response.status_code}"] += 1
-                        continue
-                    if response.json().get("reason") != expected:
-                        tally.wrong += 1
-                    if index >= warmup:
-                        tally.latencies.append(elapsed)
-
-        threads = [threading.Thread(target=sender, args=(t,), daemon=True) for t in tallies]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - start
-    latencies = sorted(x for t in tallies for x in t.latencies)
+        target = _load.Target.from_url(base_url, {"Authorization": f"Bearer {seeded.api_key}"})
+        warm_requests = [target.post_json("/v1/consent/check", body) for body, _ in warm]
+        requests = [target.post_json("/v1/consent/check", body) for body, _ in planned]
+        _load.open_loop(
+            target,
+            lambda i: warm_requests[i],
+            rate=args.rate,
+            seconds=len(warm) / args.rate,
+            max_in_flight=args.connections,
+        )
+        pgid = events_bench.SERVER_PGIDS.get(base_url)
+        server_before = _load.process_group_cpu(pgid) if pgid is not None else None
+        client_before = time.process_time()
+        run = _load.open_loop(
+            target,
+            lambda i: requests[i],
+            rate=args.rate,
+            seconds=args.http_seconds,
+            max_in_flight=args.connections,
+            grace=PACED_GRACE,
+        )
+        client_cpu = time.process_time() - client_before
+        server_after = _load.process_group_cpu(pgid) if pgid is not None else None
     errors: Counter[str] = Counter()
-    for tally in tallies:
-        errors.update(tally.errors)
-    wrong = sum(t.wrong for t in tallies)
-    unsent = sum(t.unsent for t in tallies)
+    wrong = 0
+    latencies: list[float] = []
+    for result in run.results:
+        response = result.response
+        if response is None:
+            errors[result.error or "no_answer"] += 1
+            continue
+        if response.status != 200:
+            errors[f"http_{response.status}"] += 1
+            continue
+        if response.json().get("reason") != planned[result.index][1]:
+            wrong += 1
+        latencies.append(result.latency)
+    latencies.sort()
+    answered = len(latencies)
+    server_cpu = (
+        None if server_before is None or server_after is None else server_after - server_before
+    )
     p99 = events_bench.ms(events_bench.percentile(latencies, 0.99))
     return {
         "mode": "http",
@@ -594,17 +579,24 @@ def over_http(url: str, seeded: Seeded, args: argparse.Namespace, db: str) -> di
         "workers": args.workers,
         "rate_per_s": args.rate,
         "connections": args.connections,
-        "requests": len(latencies),
-        "seconds": round(elapsed, 2),
+        "requests": answered,
+        "seconds": round(run.elapsed, 2),
+        "answered_per_s": round(answered / run.elapsed, 1) if run.elapsed else None,
         "p50_ms": events_bench.ms(events_bench.percentile(latencies, 0.50)),
         "p99_ms": p99,
         "max_ms": events_bench.ms(max(latencies, default=None)),
         "errors": sum(errors.values()),
         "error_kinds": dict(errors),
         "wrong_answers": wrong,
-        "unsent": unsent,
+        "unsent": run.unsent,
+        "client_cpu_us_per_request": round(client_cpu / max(1, answered) * 1e6, 1),
+        "server_cpu_us_per_request": (
+            None if server_cpu is None else round(server_cpu / max(1, answered) * 1e6, 1)
+        ),
         "target": {"p99_ms_below": TARGET_P99_MS},
-        "met": p99 is not None and p99 < TARGET_P99_MS and not errors and not wrong and not unsent,
+        "met": (
+            p99 is not None and p99 < TARGET_P99_MS and not errors and not wrong and not run.unsent
+        ),
     }
 
 
@@ -635,6 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as url:
         events_bench.migrate(url, args.db)
         seeded = seed(url, members=args.members, rng=random.Random(args.seed))
+        _support.settle_statistics(url)
         log(f"{args.db}: seeded in {time.perf_counter() - started:.0f}s")
         failed = False
         for mode in args.modes:

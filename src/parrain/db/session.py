@@ -366,9 +366,12 @@ class _Kept:
     """A connection kept between transactions, its session, and when it left the pool."""
 
     connection: Connection
-    session: UnitOfWork
+    session: Session  # a UnitOfWork for write transactions
     since: float
 
+
+#: Autocommit connections a PostgreSQL ``Database`` keeps for :meth:`Database.read_statements`.
+_STATEMENT_KEPT = 2
 
 #: Idle connections a SQLite ``Database`` keeps for its next transactions (its engine's pool
 #: holds 5, and one writer at a time holds SQLite's write lock anyway).
@@ -393,10 +396,21 @@ class Database:
         self._read_sessions = sessionmaker(
             bind=read_only_engine(self.engine), expire_on_commit=False
         )
+        # PostgreSQL: read-only work whose every statement is its own snapshot needs no
+        # transaction (no BEGIN and no ROLLBACK round trips). SQLite has no round trips.
+        self._statement_engine = (
+            read_only_engine(self.engine).execution_options(isolation_level="AUTOCOMMIT")
+            if self.dialect == "postgresql"
+            else None
+        )
         if settings.pool_pre_ping:
             self._keep = 0
         else:
             self._keep = _SQLITE_KEPT if self.dialect == "sqlite" else settings.pool_size
+        # A few autocommit connections kept for read_statements, outside the writers' ones
+        # (both count against the pool's limit, which is twice its size).
+        self._keep_statements = min(_STATEMENT_KEPT, self._keep)
+        self._kept_statements: list[_Kept] = []
         recycle = settings.pool_recycle_seconds
         self._recycle = float(recycle) if recycle >= 0 and self.dialect != "sqlite" else None
         self._kept: list[_Kept] = []
@@ -480,6 +494,46 @@ class Database:
         with self.reading() as session:
             return work(session)
 
+    def read_statements(self, work: Callable[[Session], T]) -> T:
+        """Run read-only ``work`` whose statements need not share one snapshot: each sees
+        what was committed when it started. On PostgreSQL it runs outside any transaction
+        (autocommit: a statement is one round trip, without ``BEGIN`` and ``ROLLBACK``), on
+        one of a few connections kept for it with their sessions (a pool check-out and its
+        reset cost more than the statement); on SQLite it is :meth:`read`. For work that is
+        right whatever commits between its statements, such as a consent check (ADR 25)."""
+        if self._statement_engine is None:
+            return self.read(work)
+        kept = self._check_out_statements(self._statement_engine)
+        connection, session = kept.connection, kept.session
+        try:
+            result = work(session)
+            session.close()  # detaches what the work loaded; no round trip in autocommit
+        except BaseException:
+            session.close()
+            connection.close()  # back to the pool, which resets or discards it
+            raise
+        self._check_in_statements(kept)
+        return result
+
+    def _check_out_statements(self, engine: Engine) -> _Kept:
+        with self._kept_lock:
+            while self._kept_statements:
+                kept = self._kept_statements.pop()
+                if self._recycle is None or time.monotonic() - kept.since < self._recycle:
+                    return kept
+                kept.connection.close()
+        connection = engine.connect()
+        session = Session(bind=connection, expire_on_commit=False)
+        return _Kept(connection, session, time.monotonic())
+
+    def _check_in_statements(self, kept: _Kept) -> None:
+        if not kept.connection.invalidated:
+            with self._kept_lock:
+                if len(self._kept_statements) < self._keep_statements:
+                    self._kept_statements.append(kept)
+                    return
+        kept.connection.close()
+
     def ping(self) -> None:
         """A trivial read; raises a ``DBAPIError`` when the database cannot be used."""
         self.read(lambda session: session.execute(text("SELECT 1")))
@@ -505,7 +559,8 @@ class Database:
     def dispose(self) -> None:
         """Close the kept connections and the pool's. Call it when no transaction runs."""
         with self._kept_lock:
-            kept, self._kept = self._kept, []
+            kept, self._kept = self._kept + self._kept_statements, []
+            self._kept_statements = []
         for each in kept:
             each.connection.close()
         self.engine.dispose()

@@ -78,6 +78,31 @@ async def run_blocking(work: Callable[[], T]) -> T:
     return await loop.run_in_executor(_blocking_executor(), context.run, work)
 
 
+#: The thread of :func:`run_quick_read`: one per process (ADR 27).
+_quick: ThreadPoolExecutor | None = None
+
+
+async def run_quick_read(work: Callable[[], T]) -> T:
+    """Short read-only ``work`` (a consent check: one statement when the check cache is
+    warm) on this process's single quick-read thread, awaited by the event loop.
+
+    One thread, not :func:`run_blocking`'s pool: with many threads each taking a request,
+    they and the event loop pass the interpreter's lock back and forth several times per
+    request, which cost a consent check a quarter more CPU and put tens of milliseconds on
+    its slowest answers (the consent benchmark, docs/performance.md). Quick reads queue
+    behind each other instead; each takes a fraction of a millisecond. Long work (a batch
+    of checks, any write) belongs in :func:`run_blocking`.
+    """
+    global _quick
+    if _quick is None:
+        with _blocking_creation:
+            if _quick is None:
+                _quick = ThreadPoolExecutor(1, thread_name_prefix="parrain-quick-read")
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    return await loop.run_in_executor(_quick, context.run, work)
+
+
 def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
