@@ -8,12 +8,35 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import pytest
 
 from parrain.web.deps import run_blocking, run_quick_read
 
 _who: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
+T = TypeVar("T")
+
+
+def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(main())`` on a thread of its own (the test's thread may already run an
+    event loop, left by another test of the same worker)."""
+    out: list[T] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            out.append(asyncio.run(main()))
+        except BaseException as error:  # handed to the test's thread
+            failure.append(error)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(30)
+    if failure:
+        raise failure[0]
+    return out[0]
 
 
 @pytest.mark.parametrize("runner", [run_blocking, run_quick_read])
@@ -26,7 +49,7 @@ def test_the_value_the_error_and_the_context_come_through(runner: object) -> Non
             await runner(lambda: 1 / 0)  # type: ignore[operator]
         return name, seen
 
-    name, seen = asyncio.run(main())
+    name, seen = _run(main)
     assert seen == "caller"
     assert name != threading.current_thread().name  # not on the event loop's thread
 
@@ -55,7 +78,7 @@ def test_quick_reads_share_one_thread_and_queue_behind_each_other() -> None:
         release.set()
         return list(await asyncio.gather(first, second))
 
-    names = asyncio.run(main())
+    names = _run(main)
     assert order == ["slow", "quick"]
     assert names[0] == names[1]
     assert names[0].startswith("parrain-quick-read")
