@@ -29,6 +29,9 @@ from parrain.kit.clock import SystemClock
 from parrain.logging import configure_logging
 from parrain.web.app import create_app
 
+#: The garbage collector's thresholds in an API worker (generation 0, 1, 2).
+COLLECTOR_THRESHOLDS = (50_000, 20, 50)
+
 
 def create_app_from_environment() -> FastAPI:
     """The API over the database ``PARRAIN_DATABASE_URL`` names, with the keys the
@@ -46,9 +49,13 @@ def create_app_from_environment() -> FastAPI:
     _prepare_routes(app)
     # Everything built so far (modules, the app, the catalogues) lives as long as the
     # worker: moved out of the collector's generations, a full collection no longer walks
-    # it, which took tens of milliseconds out of a request now and then.
+    # it, which took tens of milliseconds out of a request now and then. And the youngest
+    # generation is collected every 50,000 allocations rather than 700: a request makes
+    # thousands of short-lived objects that reference counting frees anyway (batches of
+    # events ran 6 to 24 % faster, consent checks lost their slowest stalls; ADR 27).
     gc.collect()
     gc.freeze()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
     return app
 
 
