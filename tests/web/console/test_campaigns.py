@@ -7,6 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from parrain.audit import service as audit
+from parrain.campaigns import gate
+from parrain.campaigns.gate import GateFinding
 from parrain.campaigns.schemas import CampaignStatus
 from parrain.db.session import Database
 from parrain.kit.clock import FrozenClock
@@ -70,16 +72,22 @@ def test_a_draft_shows_the_gates_reasons_in_sentences(
 
 
 def test_the_gates_reasons_in_french_where_the_page_knows_the_check(
-    client: TestClient, database: Database, clock: FrozenClock
+    client: TestClient, database: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The budget's finding is said in French with French amounts; a finding the page does
-    not know (here the consent policy's) keeps its English sentence, marked as English."""
+    """The budget's finding is said in French with French amounts, the missing declaration
+    too; a finding the page does not know keeps its English sentence, marked as English."""
+    monkeypatch.setitem(
+        gate._checks,
+        "zz_unknown",
+        lambda _s, _c, _k: [GateFinding("zz_unknown", "an English sentence from elsewhere")],
+    )
     signed_in_as(client, database, clock, Role.AUDITOR)
     draft = draft_campaign(database, clock, funded=False, declared=False)
     page = html.unescape(client.get(f"/console/campaigns/{draft.id}?lang=fr").text)
     budget = "Le budget des prix contient 0,00\xa0£GB, moins qu'un prix (10,00\xa0£GB)."
     assert f"<span>{budget}</span>" in page
-    assert '<span lang="en">The campaign has no data-use' in page
+    assert "<span>La campagne n'a pas de déclaration d'utilisation des données" in page
+    assert '<span lang="en">An English sentence from elsewhere.</span>' in page
     clock.advance(timedelta(days=400))  # past the campaign's window
     signed_in_as(client, database, clock, Role.AUDITOR)  # the first session has idled out
     later = html.unescape(client.get(f"/console/campaigns/{draft.id}?lang=fr").text)

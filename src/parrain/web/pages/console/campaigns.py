@@ -122,6 +122,11 @@ def _said(found: GateFinding, gettext: Callable[[str], str], language: Language)
     """The finding in the page's language, for the checks the page knows; None otherwise."""
     if found.check == "window_open":
         return gettext("The campaign's time window has already closed.")
+    if found.check == f"{GATE_CHECK}.declaration_missing":
+        return gettext(
+            "The campaign has no data-use declaration: declare what data it uses, why, where, "
+            "by whom and for how long before it launches (GDPR Art. 13(1)(c))."
+        )
     values = found.values
     if found.check == "budget_funded" and {"held_minor", "prize_minor", "currency"} <= set(values):
         locale, currency = BABEL_LOCALES[language], str(values["currency"])
