@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+from parrain.db.session import DriverCursor
+
+_LOCK = "SELECT pg_advisory_xact_lock(%s)"
 
 
 def lock_key(name: str) -> int:
@@ -24,8 +25,14 @@ def lock_key(name: str) -> int:
 
 
 def lock_names(session: Session, names: Iterable[str]) -> None:
-    """Hold a lock on each of ``names`` until the transaction ends (see the module doc)."""
+    """Hold a lock on each of ``names`` until the transaction ends (see the module doc).
+
+    The locks are taken in sorted key order by one ``executemany`` on the driver's cursor,
+    which psycopg sends together (a batch of events locks about 1,500 names: one statement
+    each was a quarter of its time on PostgreSQL)."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    for key in sorted({lock_key(name) for name in names}):
-        session.execute(_LOCK, {"key": key})
+    keys = sorted({lock_key(name) for name in names})
+    if keys:
+        with DriverCursor.of(session) as cursor:
+            cursor.executemany(_LOCK, [(key,) for key in keys])

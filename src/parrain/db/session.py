@@ -449,23 +449,34 @@ class Database:
         self._check_in(kept)
 
     def _check_out(self) -> _Kept:
-        with self._kept_lock:
-            while self._kept:
-                kept = self._kept.pop()
-                if self._recycle is None or time.monotonic() - kept.since < self._recycle:
-                    if kept.session.info:
-                        kept.session.info.clear()
-                    return kept
-                kept.connection.close()  # the pool recycles it at its next check-out
+        kept = self._reuse(self._kept)
+        if kept is not None:
+            if kept.session.info:
+                kept.session.info.clear()
+            return kept
         connection = self.engine.connect()
         return _Kept(connection, UnitOfWork(connection), time.monotonic())
 
-    def _check_in(self, kept: _Kept) -> None:
+    def _reuse(self, shelf: list[_Kept]) -> _Kept | None:
+        """The most recently kept connection of ``shelf`` not due for recycling, if any."""
+        with self._kept_lock:
+            while shelf:
+                kept = shelf.pop()
+                if self._recycle is None or time.monotonic() - kept.since < self._recycle:
+                    return kept
+                kept.connection.close()  # the pool recycles it at its next check-out
+        return None
+
+    def _check_in(self, kept: _Kept, shelf: list[_Kept] | None = None, keep: int = -1) -> None:
+        """Keep ``kept`` on ``shelf`` (default: the write transactions') if it is healthy,
+        idle and the shelf holds fewer than ``keep``; else give it back to the pool."""
+        if shelf is None:
+            shelf, keep = self._kept, self._keep
         connection = kept.connection
         if not connection.invalidated and not connection.in_transaction():
             with self._kept_lock:
-                if len(self._kept) < self._keep:
-                    self._kept.append(kept)
+                if len(shelf) < keep:
+                    shelf.append(kept)
                     return
         connection.close()
 
@@ -503,7 +514,11 @@ class Database:
         right whatever commits between its statements, such as a consent check (ADR 25)."""
         if self._statement_engine is None:
             return self.read(work)
-        kept = self._check_out_statements(self._statement_engine)
+        kept = self._reuse(self._kept_statements)
+        if kept is None:
+            connection = self._statement_engine.connect()
+            session = Session(bind=connection, expire_on_commit=False)
+            kept = _Kept(connection, session, time.monotonic())
         connection, session = kept.connection, kept.session
         try:
             result = work(session)
@@ -512,27 +527,8 @@ class Database:
             session.close()
             connection.close()  # back to the pool, which resets or discards it
             raise
-        self._check_in_statements(kept)
+        self._check_in(kept, self._kept_statements, self._keep_statements)
         return result
-
-    def _check_out_statements(self, engine: Engine) -> _Kept:
-        with self._kept_lock:
-            while self._kept_statements:
-                kept = self._kept_statements.pop()
-                if self._recycle is None or time.monotonic() - kept.since < self._recycle:
-                    return kept
-                kept.connection.close()
-        connection = engine.connect()
-        session = Session(bind=connection, expire_on_commit=False)
-        return _Kept(connection, session, time.monotonic())
-
-    def _check_in_statements(self, kept: _Kept) -> None:
-        if not kept.connection.invalidated:
-            with self._kept_lock:
-                if len(self._kept_statements) < self._keep_statements:
-                    self._kept_statements.append(kept)
-                    return
-        kept.connection.close()
 
     def ping(self) -> None:
         """A trivial read; raises a ``DBAPIError`` when the database cannot be used."""

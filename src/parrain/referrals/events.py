@@ -24,7 +24,7 @@ fact; SQLite writers are serialised anyway.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +34,7 @@ from pydantic import BaseModel
 from sqlalchemy import Column, MetaData, Table
 from sqlalchemy.orm import Session
 
-from parrain.db.locks import lock_key
+from parrain.db.locks import lock_names
 from parrain.db.rows import TableRows, rows_of
 from parrain.db.session import DriverCursor
 from parrain.kit.clock import Clock
@@ -330,7 +330,7 @@ def _apply(
 ) -> list[EventOutcome]:
     hashes = batch.hashes
     keys = _batch_keys(items, hashes)
-    _lock_names(
+    lock_names(
         session,
         [
             *(f"device:{market}:{value}" for market, value in keys.devices),
@@ -366,19 +366,6 @@ def _apply(
         )
         for item in items
     ]
-
-
-def _lock_names(session: Session, names: Iterable[str]) -> None:
-    """:func:`parrain.db.locks.lock_names` with the statements pipelined: the same
-    ``pg_advisory_xact_lock`` per name, in the same sorted order, sent together in one
-    round trip instead of one SQLAlchemy statement each (a batch locks about 1,500 names:
-    they were a quarter of its time on PostgreSQL). Nothing to do on SQLite."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    keys = sorted({lock_key(name) for name in names})
-    if keys:
-        with DriverCursor.of(session) as cursor:
-            cursor.executemany("SELECT pg_advisory_xact_lock(%s)", [(key,) for key in keys])
 
 
 @dataclass(frozen=True, slots=True)

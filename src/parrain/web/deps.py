@@ -73,9 +73,7 @@ async def run_blocking(work: Callable[[], T]) -> T:
     overlap. ``work`` runs in a copy of the caller's context variables, as there. A caller
     cancelled while ``work`` runs stops waiting; ``work`` still runs to its end.
     """
-    loop = asyncio.get_running_loop()
-    context = contextvars.copy_context()
-    return await loop.run_in_executor(_blocking_executor(), context.run, work)
+    return await _run_in(_blocking_executor(), work)
 
 
 #: The thread of :func:`run_quick_read`: one per process (ADR 27).
@@ -98,9 +96,14 @@ async def run_quick_read(work: Callable[[], T]) -> T:
         with _blocking_creation:
             if _quick is None:
                 _quick = ThreadPoolExecutor(1, thread_name_prefix="parrain-quick-read")
+    return await _run_in(_quick, work)
+
+
+async def _run_in(executor: ThreadPoolExecutor, work: Callable[[], T]) -> T:
+    """``work()`` on ``executor``, in a copy of the caller's context variables."""
     loop = asyncio.get_running_loop()
     context = contextvars.copy_context()
-    return await loop.run_in_executor(_quick, context.run, work)
+    return await loop.run_in_executor(executor, context.run, work)
 
 
 def get_database(request: Request) -> Database:
