@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from parrain.db.session import DriverCursor
 
 _LOCK = "SELECT pg_advisory_xact_lock(%s)"
+_TRY_LOCK = "SELECT pg_try_advisory_xact_lock(%s)"
 
 
 def lock_key(name: str) -> int:
@@ -36,3 +37,13 @@ def lock_names(session: Session, names: Iterable[str]) -> None:
     if keys:
         with DriverCursor.of(session) as cursor:
             cursor.executemany(_LOCK, [(key,) for key in keys])
+
+
+def try_lock_name(session: Session, name: str) -> bool:
+    """Take the lock on ``name`` until the transaction ends if no other transaction holds
+    it, without waiting; False if one does. On SQLite, always True (see the module doc)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    with DriverCursor.of(session) as cursor:
+        [(taken,)] = cursor.query(_TRY_LOCK, (lock_key(name),))
+    return bool(taken)

@@ -77,8 +77,9 @@ _WRITER_HELD = "parrain_writer_lock_held"
 
 class _WriterQueue:
     """SQLite writers of every process take turns through a lock file beside the database
-    (``flock``), checked every millisecond or so, taken before ``BEGIN IMMEDIATE`` and
-    released at commit or rollback (and by the operating system if the process dies).
+    (``flock``), tried again after 0.1 ms, then less and less often up to every millisecond,
+    taken before ``BEGIN IMMEDIATE`` and released at commit or rollback (and by the operating
+    system if the process dies).
 
     Without it, a writer that finds the database locked relies on SQLite's busy handler,
     which sleeps 1, 2, 5 … 100 ms between tries: under contention a writer can lose the race
@@ -89,6 +90,9 @@ class _WriterQueue:
 
     #: Longest sleep between two tries, in seconds.
     STEP = 0.001
+    #: The first sleep, doubled at each try up to STEP: most transactions are shorter than
+    #: a millisecond, and a writer that slept a whole one after each wasted most of it.
+    FIRST_STEP = 0.0001
 
     def __init__(self, database_path: str, timeout_ms: int) -> None:
         self.path = f"{database_path}-writers"
@@ -104,6 +108,7 @@ class _WriterQueue:
         if fd is None or fcntl is None or info.get(_WRITER_HELD):
             return
         deadline: float | None = None
+        step = self.FIRST_STEP
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -113,7 +118,8 @@ class _WriterQueue:
                     deadline = now + self.timeout
                 if now >= deadline:
                     return  # no place in the queue: SQLite's busy handler decides
-                time.sleep(min(self.STEP, deadline - now))
+                time.sleep(min(step, deadline - now))
+                step = min(2 * step, self.STEP)
             else:
                 info[_WRITER_HELD] = True
                 return
@@ -403,6 +409,12 @@ class Database:
             if self.dialect == "postgresql"
             else None
         )
+        # And write work whose every statement is atomic on its own (run_statements).
+        self._write_statement_engine = (
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self.dialect == "postgresql"
+            else None
+        )
         if settings.pool_pre_ping:
             self._keep = 0
         else:
@@ -411,6 +423,7 @@ class Database:
         # (both count against the pool's limit, which is twice its size).
         self._keep_statements = min(_STATEMENT_KEPT, self._keep)
         self._kept_statements: list[_Kept] = []
+        self._kept_write_statements: list[_Kept] = []
         recycle = settings.pool_recycle_seconds
         self._recycle = float(recycle) if recycle >= 0 and self.dialect != "sqlite" else None
         self._kept: list[_Kept] = []
@@ -514,9 +527,24 @@ class Database:
         right whatever commits between its statements, such as a consent check (ADR 25)."""
         if self._statement_engine is None:
             return self.read(work)
-        kept = self._reuse(self._kept_statements)
+        return self._autocommit(self._statement_engine, self._kept_statements, work)
+
+    def run_statements(self, work: Callable[[Session], T]) -> T:
+        """Run write ``work`` whose statements are each atomic on their own and need no
+        transaction around them (one ``INSERT … ON CONFLICT DO NOTHING`` and a read, say).
+        On PostgreSQL each statement commits by itself (autocommit: one round trip, without
+        ``BEGIN`` and ``COMMIT``), on a connection kept for it as :meth:`read_statements`
+        keeps its own; nothing is retried (a statement that failed changed nothing). On
+        SQLite it is :meth:`run`: its writers take turns through the queue, and there are no
+        round trips to save."""
+        if self._write_statement_engine is None:
+            return self.run(work)
+        return self._autocommit(self._write_statement_engine, self._kept_write_statements, work)
+
+    def _autocommit(self, engine: Engine, shelf: list[_Kept], work: Callable[[Session], T]) -> T:
+        kept = self._reuse(shelf)
         if kept is None:
-            connection = self._statement_engine.connect()
+            connection = engine.connect()
             session = Session(bind=connection, expire_on_commit=False)
             kept = _Kept(connection, session, time.monotonic())
         connection, session = kept.connection, kept.session
@@ -527,7 +555,7 @@ class Database:
             session.close()
             connection.close()  # back to the pool, which resets or discards it
             raise
-        self._check_in(kept, self._kept_statements, self._keep_statements)
+        self._check_in(kept, shelf, self._keep_statements)
         return result
 
     def ping(self) -> None:
@@ -555,8 +583,8 @@ class Database:
     def dispose(self) -> None:
         """Close the kept connections and the pool's. Call it when no transaction runs."""
         with self._kept_lock:
-            kept, self._kept = self._kept + self._kept_statements, []
-            self._kept_statements = []
+            kept = self._kept + self._kept_statements + self._kept_write_statements
+            self._kept, self._kept_statements, self._kept_write_statements = [], [], []
         for each in kept:
             each.connection.close()
         self.engine.dispose()
