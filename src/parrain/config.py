@@ -122,6 +122,29 @@ class ReferralSettings(BaseSettings):
             "(a random value; only its keyed hash is stored)."
         ),
     )
+    drain_in_api: bool = Field(
+        default=True,
+        description=(
+            "Whether each API process drains, in a thread of its own, the events received "
+            "for later (`Prefer: respond-async`, ADR 28). Turn it off where `parrain worker` "
+            "processes on other hosts drain them instead."
+        ),
+    )
+    drain_batch_size: int = Field(
+        default=500,
+        ge=1,
+        le=5000,
+        description="Queued events a drain applies per transaction.",
+    )
+    drain_poll_seconds: float = Field(
+        default=1.0,
+        ge=0.05,
+        le=300.0,
+        description=(
+            "How often an idle drainer looks for events queued by other processes (its own "
+            "process wakes it at once)."
+        ),
+    )
 
 
 class ConsentSettings(BaseSettings):

@@ -7,7 +7,7 @@ from parrain.db.session import Database
 
 
 def test_the_database_is_at_the_head_revision(database: Database) -> None:
-    assert current_revision(database.engine) == head_revision() == "0011"
+    assert current_revision(database.engine) == head_revision() == "0012"
 
 
 def test_the_models_match_the_migrations(database: Database) -> None:

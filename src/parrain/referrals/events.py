@@ -81,7 +81,7 @@ _EVENT_COLUMNS = Table(
 _event_columns: dict[str, TableRows] = {}
 
 
-class _EventRows:
+class EventRows:
     """The event rows on the driver's cursor (SQLAlchemy's work per statement cost more than
     the database's, ADR 7). ``outcome`` is a JSON column: written as ``json.dumps`` text (on
     PostgreSQL cast to ``json``), as SQLAlchemy's JSON type writes it, and read back parsed
@@ -103,6 +103,10 @@ class _EventRows:
             f"VALUES ({mark}, {mark}, {mark}, {mark}, {json_mark})"
         )
         self.update_sql = f"UPDATE {_EVENTS.name} SET outcome = {json_mark} WHERE id = {mark}"  # noqa: S608
+        self.dequeue_sql = (
+            f"UPDATE {_EVENTS.name} SET outcome = {json_mark}, "  # noqa: S608
+            f"queued_key = NULL, queued_body = NULL WHERE id = {mark}"
+        )
 
     def stored(self, ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
         """The body hash and outcome of each of ``ids`` already received."""
@@ -133,11 +137,12 @@ class _EventRows:
                 ],
             )
 
-    def set_outcomes(self, outcomes: Sequence[EventOutcome]) -> None:
-        """Write each outcome as ``outcome.model_dump(mode="json")`` would give it."""
+    def set_outcomes(self, outcomes: Sequence[EventOutcome], *, dequeue: bool = False) -> None:
+        """Write each outcome as ``outcome.model_dump(mode="json")`` would give it; with
+        ``dequeue``, also drop the sealed body of each (applied from the queue)."""
         with DriverCursor.of(self.session) as cursor:
             cursor.executemany(
-                self.update_sql,
+                self.dequeue_sql if dequeue else self.update_sql,
                 [
                     (
                         json.dumps(
@@ -169,11 +174,21 @@ def _plain(value: object) -> object:
     return value
 
 
+def canonical_body(event: BaseModel) -> str:
+    """The event's canonical JSON, personal values in the clear: what its body hash is made
+    of, and what an event queued for later keeps, sealed (:mod:`parrain.referrals.queue`)."""
+    body = {name: _plain(getattr(event, name)) for name in type(event).model_fields}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def canonical_hash(canonical: str, keys: MemberKeys) -> str:
+    """Keyed hash of a :func:`canonical_body`."""
+    return lookup_hash(keys.lookup, canonical, purpose=_BODY_PURPOSE)
+
+
 def body_hash(event: BaseModel, keys: MemberKeys) -> str:
     """Keyed hash of the event's canonical JSON (personal values included, in the clear)."""
-    body = {name: _plain(getattr(event, name)) for name in type(event).model_fields}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return lookup_hash(keys.lookup, canonical, purpose=_BODY_PURPOSE)
+    return canonical_hash(canonical_body(event), keys)
 
 
 def ingest(*, session: Session, event: Event, keys: MemberKeys, clock: Clock) -> EventOutcome:
@@ -275,7 +290,7 @@ def apply_batch(
 ) -> list[EventOutcome | EventIdReused]:
     """:func:`ingest_batch` with the preparation made beforehand."""
     events, digests = batch.events, batch.digests
-    event_rows = _EventRows(session)
+    event_rows = EventRows(session)
     stored = event_rows.stored([event.id for event in events])
     results: list[EventOutcome | EventIdReused | None] = [None] * len(events)
     work: list[tuple[int, Work]] = []
@@ -295,7 +310,7 @@ def apply_batch(
         event_rows.insert(  # claims the ids before any other write
             [(item.event.id, item.event.type, item.digest, now) for _, item in work]
         )
-        outcomes = _apply(session, [item for _, item in work], batch=batch, clock=clock)
+        outcomes = apply_work(session, [item for _, item in work], batch=batch, clock=clock)
         event_rows.set_outcomes(outcomes)
         for (index, _), outcome in zip(work, outcomes, strict=True):
             results[index] = outcome
@@ -325,9 +340,12 @@ def _hashes(events: Sequence[Event], keys: MemberKeys) -> Hashes:
     return Hashes(lookup=keys.lookup, device=device, user=user, email=email, other=other)
 
 
-def _apply(
+def apply_work(
     session: Session, items: Sequence[Work], *, batch: PreparedBatch, clock: Clock
 ) -> list[EventOutcome]:
+    """Apply new events (their ids claimed, their outcomes not written): lock what they
+    name, load what they need, store their facts, evaluate the friends they concern and
+    reconcile the enrolments those count for; their outcomes, in order."""
     hashes = batch.hashes
     keys = _batch_keys(items, hashes)
     lock_names(

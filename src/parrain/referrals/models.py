@@ -23,9 +23,11 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -187,17 +189,38 @@ class Sighting(Base):
     source: Mapped[str] = mapped_column(String(64))
 
 
+#: The condition of the partial index of events still queued (ADR 28).
+QUEUED = "queued_body IS NOT NULL"
+
+
 class ReferralEvent(Base):
     """An event received from the marketplace: its id is the idempotency key, ``body_hash``
-    (keyed) tells a replay from a different body, ``outcome`` is what was answered."""
+    (keyed) tells a replay from a different body, ``outcome`` is what was answered.
+
+    An event received for later (``Prefer: respond-async``, ADR 28) keeps its body until a
+    drain applies it: ``queued_body`` is its canonical JSON sealed (AES-GCM) under a data key
+    of its own, ``queued_key`` that key wrapped by the master key; both are cleared when it is
+    applied. ``queued_attempts`` counts the drains that failed on it."""
 
     __tablename__ = "referral_events"
+    __table_args__ = (
+        Index(
+            "ix_referral_events_queued",
+            "received_at",
+            "id",
+            sqlite_where=text(QUEUED),
+            postgresql_where=text(QUEUED),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     type: Mapped[str] = mapped_column(String(16))
     body_hash: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     outcome: Mapped[dict[str, Any]] = mapped_column(JSON)
+    queued_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    queued_body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    queued_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Reward(Base):

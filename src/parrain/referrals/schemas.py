@@ -153,12 +153,14 @@ class EventBatch(BaseModel):
 
 
 class EventOutcome(BaseModel):
-    """What an event did. ``status`` is ``accepted`` (it changed or confirmed something) or
-    ``ignored`` (nothing to do, ``reason`` says why); a replay answers the first outcome."""
+    """What an event did. ``status`` is ``accepted`` (it changed or confirmed something),
+    ``ignored`` (nothing to do, ``reason`` says why) or ``queued`` (received for later with
+    ``Prefer: respond-async``, stored, not applied yet: ``GET /v1/events/{id}`` tells what
+    it did once applied, ADR 28); a replay answers the outcome so far."""
 
     event_id: str
     type: str
-    status: Literal["accepted", "ignored"]
+    status: Literal["accepted", "ignored", "queued"]
     reason: str | None = None
     friend_id: UUID | None = None
     enrolment_id: UUID | None = None
@@ -177,6 +179,7 @@ class BatchResult(BaseModel):
     accepted: int
     ignored: int
     refused: int
+    queued: int = 0
 
 
 class RewardRead(BaseModel):

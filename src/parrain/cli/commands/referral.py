@@ -15,6 +15,7 @@ from parrain.cli.output import build, console, reports_errors, show_moment
 from parrain.cli.state import resolve_campaign, state_of
 from parrain.errors import InvalidInput
 from parrain.members.schemas import MemberCreate
+from parrain.referrals import queue as event_queue
 from parrain.referrals import service as referrals
 from parrain.referrals.schemas import EnrolmentCreate, EnrolmentRead, ProgressRead
 
@@ -150,3 +151,27 @@ def progress(
             )
         out.print(table)
     out.print(read.reward.message if read.reward else "No reward yet.")
+
+
+@app.command()
+@reports_errors
+def queued(
+    ctx: typer.Context,
+    retry_parked: Annotated[
+        bool,
+        typer.Option(
+            "--retry-parked",
+            help="Give the events left aside after failed drains their attempts back, so "
+            "the next drain tries them again (once what failed them is mended).",
+        ),
+    ] = False,
+) -> None:
+    """The marketplace events received for later and not applied yet (ADR 28): waiting for
+    a drain, and left aside after failing too many drains."""
+    state = state_of(ctx)
+    out = console()
+    if retry_parked:
+        count = state.database.run(lambda session: event_queue.retry_parked(session=session))
+        out.print(f"events given their attempts back: {count}")
+    counts = state.database.read(lambda session: event_queue.queue_counts(session=session))
+    out.print(f"queued events waiting: {counts.waiting}; set aside: {counts.parked}")

@@ -1,7 +1,7 @@
-"""``parrain worker``: the background jobs (voiding timed-out pending transfers, posting
-held rewards whose holding period has passed (and issuing their coupons), expiring consents
-and coupons whose time is up, erasing members whose retention has passed (hourly), delivering
-the outbox's webhooks)."""
+"""``parrain worker``: the background jobs (applying the events received for later (ADR
+28), voiding timed-out pending transfers, posting held rewards whose holding period has
+passed (and issuing their coupons), expiring consents and coupons whose time is up, erasing
+members whose retention has passed (hourly), delivering the outbox's webhooks)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from parrain.cli.output import console, reports_errors
 from parrain.cli.state import state_of
 from parrain.worker.jobs import (
     deliver_webhooks,
+    drain_queued_events,
     expire_consents,
     expire_coupons,
     expire_pending_transfers,
@@ -50,6 +51,12 @@ def run(
     next_sweep = state.clock.now()
     with httpx.Client() as client:
         while True:
+            drained = drain_queued_events(
+                database=state.database,
+                keys=lambda: state.member_keys,
+                clock=state.clock,
+                batch_size=state.settings.referrals.drain_batch_size,
+            )
             expired = expire_pending_transfers(database=state.database, clock=state.clock)
             released = release_held_rewards(database=state.database, clock=state.clock)
             consents = expire_consents(database=state.database, clock=state.clock)
@@ -69,6 +76,10 @@ def run(
                 client=client,
             )
             out.print(
+                f"queued events applied: {drained.applied} (failed: {drained.failed}, "
+                f"waiting: {drained.waiting}, set aside: {drained.parked}"
+                f"{', stalled: every event tried failed, see the log' if drained.stalled else ''}"
+                "); "
                 f"expired pending transfers: {expired}; rewards posted: {released}; "
                 f"consents expired: {consents}; coupons expired: {expired_coupons}; "
                 f"members erased (retention): {erased}; "
