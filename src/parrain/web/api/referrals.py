@@ -6,17 +6,23 @@ key with the ``events`` scope. The funnel is the operators' (with the campaign r
 
 from __future__ import annotations
 
+import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Depends, Path, Request
-from pydantic import Discriminator, Tag
+from fastapi import APIRouter, Body, Path, Request, Response
+from pydantic import Discriminator, Tag, TypeAdapter
 from sqlalchemy.orm import Session
 
+from parrain.access.schemas import ApiKeyScope
 from parrain.db.group_commit import GroupCommit
+from parrain.db.session import Database
+from parrain.kit.clock import Clock
+from parrain.members.service import MemberKeys
 from parrain.referrals import events as referral_events
+from parrain.referrals import queue as event_queue
 from parrain.referrals import service as referrals
 from parrain.referrals.errors import EventIdReused
 from parrain.referrals.schemas import (
@@ -31,15 +37,19 @@ from parrain.referrals.schemas import (
     ProgressRead,
 )
 from parrain.web.deps import (
+    API_KEY_SECURITY,
     ClockDep,
     DatabaseDep,
     EventsKeyDep,
     MemberKeysDep,
     SettingsDep,
+    api_key_first,
+    api_key_of,
     operator,
     run_blocking,
 )
 from parrain.web.errors import error_responses
+from parrain.web.queued_events import QueuedEvents
 
 router = APIRouter(tags=["referrals"], responses=error_responses(422, 500))
 integration = APIRouter(tags=["referrals"], responses=error_responses(401, 403, 422, 500))
@@ -109,9 +119,12 @@ def _shape(value: Any) -> str:
     return "batch" if isinstance(value, dict) and "events" in value else "single"
 
 
-EventsBody = Annotated[
+_EventsShape = Annotated[
     Annotated[EventBatch, Tag("batch")] | Annotated[Event, Tag("single")],
     Discriminator(_shape),
+]
+EventsBody = Annotated[
+    _EventsShape,
     Body(
         description=(
             'One event, or `{"events": [...]}` with 1 to 1,000 of them. Every event has an '
@@ -125,10 +138,9 @@ SingleEvents = GroupCommit[referral_events.PreparedBatch, EventOutcome | EventId
 _single_events_lock = threading.Lock()
 
 
-async def get_single_events(request: Request) -> SingleEvents:
+def single_events_of(state: Any) -> SingleEvents:
     """The app's group commit of single events: requests that each send one event, arriving
     together, are applied together, one transaction per group (:mod:`parrain.db.group_commit`)."""
-    state = request.app.state
     committer: SingleEvents | None = getattr(state, "single_events", None)
     if committer is None:
         with _single_events_lock:
@@ -150,59 +162,219 @@ async def get_single_events(request: Request) -> SingleEvents:
     return committer
 
 
-@integration.post("/events", responses=error_responses(409, 413))
-async def post_events(
-    body: EventsBody,
-    database: DatabaseDep,
-    clock: ClockDep,
-    keys: MemberKeysDep,
-    single_events: Annotated[SingleEvents, Depends(get_single_events)],
-    _key: EventsKeyDep,
-) -> EventOutcome | BatchResult:
+def queued_events_of(state: Any) -> QueuedEvents:
+    """The app's queue of single events received for later (:mod:`parrain.web.queued_events`);
+    each group queued wakes the app's drainer, if it runs one. Called on the event loop (no
+    other coroutine runs meanwhile)."""
+    queued: QueuedEvents | None = getattr(state, "queued_events", None)
+    if queued is None:
+        queued = state.queued_events = QueuedEvents(
+            state.database, state.clock, on_queued=lambda: wake_drainer(state)
+        )
+    return queued
+
+
+def wake_drainer(state: Any) -> None:
+    drainer = getattr(state, "event_drainer", None)
+    if drainer is not None:
+        drainer.wake()
+
+
+def _respond_async(prefer: str | None) -> bool:
+    """Whether the ``Prefer`` header (RFC 7240) asks for ``respond-async``."""
+    if not prefer:
+        return False
+    return any(
+        part.split(";", 1)[0].split("=", 1)[0].strip().lower() == "respond-async"
+        for part in prefer.split(",")
+    )
+
+
+_ASYNC_HEADERS = {"Preference-Applied": "respond-async"}
+
+
+#: ``Prefer``, read by the events route itself (see :func:`post_events`), as documented.
+_PREFER_PARAMETER = {
+    "name": "Prefer",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": (
+        "`respond-async` (RFC 7240): store the events and answer 202 at once, each new one "
+        "`queued`; they are applied within moments, in the order received "
+        "(`GET /v1/events/{id}` tells what one did). Without it, the events are applied "
+        "before the answer (one still queued from an earlier delivery answers `queued`). "
+        "The answer is 202 when an event it gives is still `queued`, else 200."
+    ),
+}
+
+
+_EVENTS_BODY: TypeAdapter[EventBatch | Event] = TypeAdapter(_EventsShape)
+
+
+class _EventsRoute(api_key_first(ApiKeyScope.EVENTS)):  # type: ignore[misc]
+    """The events route: its API key checked first (:func:`api_key_first`), then a JSON body
+    that validates goes straight to :func:`post_events`, without FastAPI's dependency
+    solving and body handling around it (on this route they cost as much as storing the
+    event). Anything else (not JSON, not valid) goes through FastAPI's own handler, which
+    reads the same body and answers its usual errors; the OpenAPI description is FastAPI's,
+    from the route's signature."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        # The key, then FastAPI's handler.
+        checked: Callable[[Request], Coroutine[Any, Any, Response]] = super().get_route_handler()
+
+        async def events(request: Request) -> Response:
+            media_type = request.headers.get("content-type", "").partition(";")[0].strip()
+            if media_type.lower() == "application/json":
+                await api_key_of(request, ApiKeyScope.EVENTS)
+                try:
+                    body = _EVENTS_BODY.validate_python(json.loads(await request.body()))
+                except ValueError:  # not JSON, or not valid: FastAPI says why, as for any route
+                    pass
+                else:
+                    return await post_events(body, request)
+            return await checked(request)
+
+        return events
+
+
+async def post_events(body: EventsBody, request: Request) -> Response:
     """Receive marketplace events: `install`, `signup`, `order`, `refund`, `chargeback`,
     `account_closed`.
 
-    Each is idempotent by its `id`: sent again with the same body it answers its first
-    outcome; with another body, a single event answers 409 `event_id_reused` and a batch
+    Each is idempotent by its `id`: sent again with the same body it answers its outcome so
+    far; with another body, a single event answers 409 `event_id_reused` and a batch
     lists it as refused while the others are applied. A batch is applied in one
     transaction, as a whole: each kind of fact it needs is read with one query. Events may
     come in any order: a signup before its install is attributed once both are here; an
     order before its buyer's signup, or a refund before its order, is kept until then.
+
+    With `Prefer: respond-async` the events are only stored (sealed: they hold personal
+    data) and the answer is 202 with `Preference-Applied: respond-async`; a background
+    drain applies them shortly after, exactly as if they had been sent without it (ADR 28).
+    Any answer that gives an event still `queued` is a 202; one where every event is
+    applied (or refused) is a 200.
     """
-    # Hashing and sealing the personal data need no database: done before the transaction,
-    # they do not hold the write lock.
-    if not isinstance(body, EventBatch):
-        single = await run_blocking(
+    # The busiest route: its API key is checked by its route class (before the body is
+    # read), the Prefer header and the app's parts are read here, rather than through
+    # dependencies (FastAPI solves each on every request, and those would cost more than
+    # queuing an event).
+    # Several Prefer fields are one list (RFC 7240).
+    respond_async = _respond_async(", ".join(request.headers.getlist("prefer")))
+    # The app's parts straight from its state rather than as dependencies: on this route,
+    # the busiest, each dependency FastAPI solves costs more than queuing an event.
+    state = request.app.state
+    database: Database = state.database
+    clock: Clock = state.clock
+    keys: MemberKeys = state.member_keys
+    if respond_async:
+        answer = await _queue(body, database=database, clock=clock, keys=keys, state=state)
+    elif not isinstance(body, EventBatch):
+        # Hashing and sealing the personal data need no database: done before the
+        # transaction, they do not hold the write lock.
+        single_events = single_events_of(state)
+        answer = await run_blocking(
             lambda: single_events.submit(
                 referral_events.prepare_batch(events=[body], keys=keys, clock=clock)
             )
         )
-        if isinstance(single, EventIdReused):
-            raise single
-        return single
-    batch = body
+    else:
+        batch = body
 
-    def apply(session: Any, prepared: referral_events.PreparedBatch) -> BatchResult:
-        applied = referral_events.apply_batch(session=session, batch=prepared, clock=clock)
-        results: list[EventOutcome | EventError] = [
-            EventError(event_id=event.id, code=result.code, message=result.message)
-            if isinstance(result, EventIdReused)
-            else result
-            for event, result in zip(batch.events, applied, strict=True)
-        ]
-        outcomes = [r for r in results if isinstance(r, EventOutcome)]
-        return BatchResult(
-            results=results,
-            accepted=sum(r.status == "accepted" for r in outcomes),
-            ignored=sum(r.status == "ignored" for r in outcomes),
-            refused=len(results) - len(outcomes),
+        def prepare_and_apply() -> BatchResult:
+            prepared = referral_events.prepare_batch(events=batch.events, keys=keys, clock=clock)
+            return _batch_result(
+                batch.events,
+                database.run(
+                    lambda session: referral_events.apply_batch(
+                        session=session, batch=prepared, clock=clock
+                    )
+                ),
+            )
+
+        answer = await run_blocking(prepare_and_apply)
+    if isinstance(answer, EventIdReused):
+        raise answer
+    # 202 when something answered is still queued (received for later, now or by an
+    # earlier delivery), 200 when everything is applied.
+    pending = answer.queued if isinstance(answer, BatchResult) else answer.status == "queued"
+    return Response(
+        content=type(answer).__pydantic_serializer__.to_json(answer),
+        status_code=202 if pending else 200,
+        media_type="application/json",
+        headers=_ASYNC_HEADERS if respond_async and pending else None,
+    )
+
+
+integration.add_api_route(
+    "/events",
+    post_events,
+    methods=["POST"],
+    route_class_override=_EventsRoute,
+    response_model=EventOutcome | BatchResult,
+    responses={
+        **error_responses(409, 413),
+        202: {
+            "model": EventOutcome | BatchResult,
+            "description": (
+                "With `Prefer: respond-async`: the events are stored and will be applied "
+                "shortly; new ones answer `queued`."
+            ),
+        },
+    },
+    openapi_extra={"security": API_KEY_SECURITY, "parameters": [_PREFER_PARAMETER]},
+)
+
+
+def _batch_result(
+    events: Sequence[Event], results: Sequence[EventOutcome | EventIdReused]
+) -> BatchResult:
+    answers: list[EventOutcome | EventError] = [
+        EventError(event_id=event.id, code=result.code, message=result.message)
+        if isinstance(result, EventIdReused)
+        else result
+        for event, result in zip(events, results, strict=True)
+    ]
+    outcomes = [r for r in answers if isinstance(r, EventOutcome)]
+    return BatchResult(
+        results=answers,
+        accepted=sum(r.status == "accepted" for r in outcomes),
+        ignored=sum(r.status == "ignored" for r in outcomes),
+        queued=sum(r.status == "queued" for r in outcomes),
+        refused=len(answers) - len(outcomes),
+    )
+
+
+async def _queue(
+    body: Event | EventBatch,
+    *,
+    database: Database,
+    clock: Clock,
+    keys: MemberKeys,
+    state: Any,
+) -> EventOutcome | EventIdReused | BatchResult:
+    """Store the events for the drain (see :func:`post_events`)."""
+    if not isinstance(body, EventBatch):
+        # One event: sealed here (tens of microseconds), queued with the others arriving now.
+        [sealed] = event_queue.seal_events(events=[body], keys=keys)
+        return await queued_events_of(state).submit(sealed)
+    events = body.events
+
+    def seal_and_queue() -> BatchResult:
+        sealed = event_queue.seal_events(events=events, keys=keys)
+        return _batch_result(
+            events,
+            database.run(
+                lambda session: event_queue.queue_events(
+                    session=session, events=sealed, clock=clock
+                )
+            ),
         )
 
-    def prepare_and_apply() -> BatchResult:
-        prepared = referral_events.prepare_batch(events=batch.events, keys=keys, clock=clock)
-        return database.run(lambda session: apply(session, prepared))
-
-    return await run_blocking(prepare_and_apply)
+    result = await run_blocking(seal_and_queue)
+    wake_drainer(state)
+    return result
 
 
 @integration.get("/events/{event_id}", responses=error_responses(404))
