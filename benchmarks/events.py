@@ -15,7 +15,8 @@ server is what is measured). Prints one JSON line per mode::
     python benchmarks/events.py --db sqlite
     python benchmarks/events.py --db postgresql
 
-Modes (``--modes`` picks some; they run in this order, on one growing database):
+Modes (all by default, in this order; ``--modes`` picks some, run in the order given; all
+on one growing database):
 
 * ``trivial``: ``GET /health/live`` (no database) as fast as the connections go:
   requests/s, p50 and p99 latency;
@@ -25,16 +26,46 @@ Modes (``--modes`` picks some; they run in this order, on one growing database):
   (default 500); each latency is measured from the *scheduled* send time, so a stall that
   delays later requests counts against them (no coordinated omission). Target: p99 < 50 ms;
 * ``batch``: ``POST /v1/events`` with ``{"events": [...]}`` of ``--batch-size`` (1,000)
-  events: events/s and p50/p99 per batch (target ≥ 5,000 events/s).
+  events: events/s and p50/p99 per batch (target ≥ 5,000 events/s);
+* ``single_queued``, ``single_queued_paced``, ``batch_queued``: the same three with the
+  header ``Prefer: respond-async`` (ADR 28): the API only stores the events and answers 202
+  (``Preference-Applied: respond-async``, each new event ``queued``); a drain applies them
+  later. Same figures and targets as ``single``, ``single_paced`` and ``batch``.
+
+The modes without ``_queued`` measure events applied before the answer; the queued ones,
+events received for later. Who applies those is ``--drain``:
+
+* ``after`` (the default; production's shape, where ``parrain worker`` processes on other
+  hosts apply them): the API runs with ``PARRAIN_REFERRALS_DRAIN_IN_API=false`` and only
+  stores; once the client is done with every mode, the tables the modes grew (the queue)
+  are analysed (``_support.settle_statistics``, as autovacuum would have done by then),
+  then this script drains the backlog with
+  2 processes of its own (each calls ``drain_queued_events`` until the queue is empty; on
+  PostgreSQL one drains at a time, the other finds the drain's lock taken and polls) and
+  prints a line ``{"mode": "drain", ...}``: events applied (they must be all those queued,
+  ``queued_before``), seconds from the start of the drain processes (once connected) to the
+  end of the last, events/s, failures, and the drain processes' CPU (``server_cpu`` in
+  cores, ``server_cpu_us_per_event``; as on every line, the database server's is not
+  counted). The drain grows the tables of friends, installs and orders as it goes: on a
+  PostgreSQL without autovacuum, the statistics of those tables go stale and applying
+  events slows down as the drain goes on (0.12 s per 500 events at first, 0.9 s after
+  30,000; back to 0.15 s after an ``ANALYZE``), so there events/s fall as the backlog grows;
+* ``during`` (one box): each API process drains in a thread of its own (the default
+  setting), while it serves; the ``drain`` line tells how many events were still queued
+  when the client finished (``events``) and how long the API took to apply them
+  (``seconds``, polled every 0.2 s, at most ``--drain-timeout``), with the server's CPU
+  meanwhile.
 
 The events are what a marketplace sends: per friend an ``install`` (half with the deferred
 deep-link token of a link click recorded while seeding, the others with the sponsorship code
 typed), later the ``signup`` of that device, and for a third of them a completed ``order``.
 Friends are spread over the members five by five, so every fifth signup of a member wins a
 prize: the reward path (ledger holds on the campaign budget, the hot row) runs throughout.
-Every response is checked (status 200 and, for events, one outcome per event with its id)
-and counted; errors are reported per mode and fail its target. After the run the database
-must hold exactly the events acknowledged, and the ledger must balance.
+Every response is checked (status 200 and, for events, one outcome per event with its id;
+in a queued mode 202, ``Preference-Applied`` and every outcome ``queued``) and counted;
+errors are reported per mode and fail its target. After the run (and the drain) the
+database must hold exactly the events acknowledged, none of them still queued or set aside
+by a failing drain, and the ledger must balance.
 """
 
 from __future__ import annotations
@@ -65,7 +96,24 @@ import _load
 import _support
 
 DEFAULT_POSTGRES = "postgresql+psycopg://root@127.0.0.1:5432/parrain_bench_events"
-MODES = ("trivial", "single", "single_paced", "batch")
+MODES = (
+    "trivial",
+    "single",
+    "single_paced",
+    "batch",
+    "single_queued",
+    "single_queued_paced",
+    "batch_queued",
+)
+#: Who applies the events of the queued modes (see the module's docstring).
+DRAINS = ("after", "during")
+#: ``--drain after``: drain processes this script runs once the client is done.
+DRAIN_PROCESSES = 2
+#: How often ``--drain during`` looks whether the queue is empty; how often a drain process
+#: that found another one draining (PostgreSQL) looks again.
+DRAIN_POLL = 0.2
+DRAIN_RETRY = 0.1
+RESPOND_ASYNC = "respond-async"
 MARKET, CURRENCY = "GB", "GBP"
 FRIENDS_NEEDED = 5
 #: How many friends later a friend's signup is sent after its install (and its order after
@@ -83,6 +131,15 @@ PHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def mode_shape(mode: str) -> tuple[str, bool]:
+    """What a mode sends (``trivial``, ``single``, ``single_paced`` or ``batch``) and
+    whether with ``Prefer: respond-async``: ``single_queued_paced`` → ``("single_paced",
+    True)``."""
+    if mode not in MODES:
+        raise ValueError(f"not a mode: {mode!r}")
+    return mode.replace("_queued", ""), "_queued" in mode
 
 
 # --------------------------------------------------------------------------- the plan
@@ -107,6 +164,8 @@ class Plan:
     batch_size: int
     rate: float
     seed: int
+    #: ``--drain``: who applies the queued modes' events (shown on their lines).
+    drain: str = "after"
     #: The server's process group, whose CPU time each mode reports (Linux); None: not shown.
     server_pgid: int | None = None
 
@@ -243,10 +302,13 @@ def seed(url: str, *, members: int, clicks: int, run_id: str) -> tuple[str, list
 
 
 def check_database(url: str, *, acknowledged: int, uncertain: int) -> dict[str, Any]:
-    """What the run left: events stored against those acknowledged, prizes, the ledger."""
+    """What the run left: events stored against those acknowledged, none of them still
+    queued (waiting, or set aside by failing drains) nor with a ``queued`` outcome, the
+    outcomes stored, prizes, the ledger."""
     from parrain.config import DatabaseSettings
     from parrain.db.session import Database
     from parrain.ledger import service as ledger
+    from parrain.referrals.queue import MAX_ATTEMPTS
 
     database = Database(DatabaseSettings(url=url))
     try:
@@ -255,11 +317,33 @@ def check_database(url: str, *, acknowledged: int, uncertain: int) -> dict[str, 
             def count(sql: str) -> int:
                 return int(connection.exec_driver_sql(sql).scalar() or 0)
 
+            status = (
+                "outcome ->> 'status'"
+                if connection.dialect.name == "postgresql"
+                else "json_extract(outcome, '$.status')"
+            )
             stored = count("SELECT count(*) FROM referral_events")
             found: dict[str, Any] = {
                 "events_stored": stored,
                 "events_acknowledged": acknowledged,
                 "events_uncertain": uncertain,
+                "events_by_outcome": {
+                    str(name): int(number)
+                    for name, number in connection.exec_driver_sql(
+                        f"SELECT {status}, count(*) FROM referral_events "
+                        f"GROUP BY {status} ORDER BY {status}"
+                    )
+                },
+                # Still queued: a body not dropped by a drain (a sealed key alone would be
+                # a drain that cleared half of it); set aside after MAX_ATTEMPTS failures.
+                "events_queued": count(
+                    "SELECT count(*) FROM referral_events "
+                    "WHERE queued_body IS NOT NULL OR queued_key IS NOT NULL"
+                ),
+                "events_parked": count(
+                    "SELECT count(*) FROM referral_events WHERE queued_body IS NOT NULL "
+                    f"AND queued_attempts >= {MAX_ATTEMPTS}"
+                ),
                 "friends_qualified": count(
                     "SELECT count(*) FROM referral_friends WHERE status = 'qualified'"
                 ),
@@ -275,6 +359,14 @@ def check_database(url: str, *, acknowledged: int, uncertain: int) -> dict[str, 
         problems.append(
             f"{stored} events stored, {acknowledged} acknowledged (+{uncertain} unsure)"
         )
+    if found["events_queued"] or found["events_parked"]:
+        problems.append(
+            f"{found['events_queued']} events still queued after the drain "
+            f"({found['events_parked']} set aside by failing drains)"
+        )
+    not_applied = found["events_by_outcome"].get("queued", 0)
+    if not_applied:
+        problems.append(f"{not_applied} events have the outcome 'queued' (never applied)")
     if found["ledger_discrepancies"]:
         problems.append(f"the ledger does not balance: {found['ledger_discrepancies'][:5]}")
     found["problems"] = problems
@@ -315,16 +407,23 @@ def free_port() -> int:
 SERVER_PGIDS: dict[str, int] = {}
 
 
-@contextmanager
-def api_server(url: str, *, port: int, workers: int) -> Iterator[str]:
-    """uvicorn with ``workers`` processes on loopback; stopped (SIGTERM, then SIGKILL of
-    its own process group) however the block ends."""
-    env = {
+def server_environment(url: str, *, drain_in_api: bool) -> dict[str, str]:
+    """The environment of the API's processes, and of this script's drain processes."""
+    return {
         **os.environ,
         "PARRAIN_DATABASE_URL": url,
         "PARRAIN_CRYPTO_ALLOW_DEVELOPMENT_KEYS": "true",
         "PARRAIN_LOG_LEVEL": "WARNING",
+        "PARRAIN_REFERRALS_DRAIN_IN_API": "true" if drain_in_api else "false",
     }
+
+
+@contextmanager
+def api_server(url: str, *, port: int, workers: int, drain_in_api: bool) -> Iterator[str]:
+    """uvicorn with ``workers`` processes on loopback, each draining the queued events in a
+    thread if ``drain_in_api``; stopped (SIGTERM, then SIGKILL of its own process group)
+    however the block ends."""
+    env = server_environment(url, drain_in_api=drain_in_api)
     command = [
         sys.executable,
         "-m",
@@ -423,6 +522,231 @@ def run_client(plan_path: Path, *, timeout: float) -> list[dict[str, Any]]:
     return lines
 
 
+# --------------------------------------------------------------------------- the drain
+
+
+@contextmanager
+def opened(url: str) -> Iterator[Any]:
+    """The application's :class:`~parrain.db.session.Database` over ``url``, disposed after."""
+    from parrain.config import DatabaseSettings
+    from parrain.db.session import Database
+
+    database = Database(DatabaseSettings(url=url))
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def queue_counts(database: Any) -> Any:
+    """The queue's :class:`~parrain.referrals.queue.QueueCounts` (waiting, parked)."""
+    from parrain.referrals import queue
+
+    return database.read(lambda session: queue.queue_counts(session=session))
+
+
+def read_json_line(process: subprocess.Popen[str], what: str) -> dict[str, Any]:
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line:
+        process.wait()
+        raise RuntimeError(f"{what} exited with status {process.returncode}")
+    parsed: dict[str, Any] = json.loads(line)
+    return parsed
+
+
+def drain_after(url: str, *, db: str, processes: int, timeout: float) -> dict[str, Any]:
+    """``--drain after``: ``processes`` drain processes (this script in its ``drain`` mode)
+    at once, until the queue is empty. Each imports the application and connects, then
+    waits for the word to start: the time measured runs from that word to the end of the
+    last one. Killed if they outlive ``timeout``. The ``drain`` line (without its
+    ``problems``, see :func:`drain_problems`)."""
+    with opened(url) as database:
+        before = queue_counts(database)
+        reports, seconds = run_drainers(url, processes=processes, timeout=timeout)
+        after = queue_counts(database)
+    applied = sum(report["applied"] for report in reports)
+    cpu = sum(report["cpu"] for report in reports)
+    return {
+        "mode": "drain",
+        "db": db,
+        "drain": "after",
+        "processes": processes,
+        "queued_before": before.waiting,
+        "events": applied,
+        "seconds": round(seconds, 2),
+        "events_per_s": round(applied / seconds, 1) if seconds > 0 else None,
+        "applied_per_process": [report["applied"] for report in reports],
+        "failed": sum(report["failed"] for report in reports),
+        "waiting": after.waiting,
+        "parked": after.parked,
+        "server_cpu": round(cpu / seconds, 2) if seconds > 0 else None,
+        "server_cpu_us_per_event": round(1e6 * cpu / applied, 1) if applied else None,
+    }
+
+
+def run_drainers(url: str, *, processes: int, timeout: float) -> tuple[list[dict[str, Any]], float]:
+    """The drain processes of :func:`drain_after`: what each reported, and the seconds from
+    the word to start to the last one's end."""
+    env = server_environment(url, drain_in_api=False)
+    drainers: list[subprocess.Popen[str]] = []
+    timed_out = threading.Event()
+
+    def kill_all() -> None:
+        for drainer in drainers:
+            drainer.kill()
+
+    def time_out() -> None:
+        timed_out.set()
+        kill_all()
+
+    killer = threading.Timer(timeout, time_out)
+    try:
+        for _ in range(processes):
+            drainers.append(
+                subprocess.Popen(
+                    [sys.executable, __file__, "drain"],
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                    start_new_session=True,
+                )
+            )
+        killer.start()
+        for drainer in drainers:
+            if read_json_line(drainer, "a drain process") != {"ready": True}:
+                raise RuntimeError("a drain process did not get ready")
+        started = time.perf_counter()
+        for drainer in drainers:
+            assert drainer.stdin is not None
+            drainer.stdin.write("go\n")
+            drainer.stdin.close()
+        reports = [read_json_line(drainer, "a drain process") for drainer in drainers]
+        seconds = time.perf_counter() - started
+        for drainer in drainers:
+            drainer.wait()
+    except BaseException as error:
+        kill_all()
+        for drainer in drainers:
+            drainer.wait()
+        if timed_out.is_set():
+            raise RuntimeError(f"the drain did not end within {timeout:.0f}s") from error
+        raise
+    finally:
+        killer.cancel()
+    if any(drainer.returncode != 0 for drainer in drainers):
+        raise RuntimeError(f"drain processes exited with {[d.returncode for d in drainers]}")
+    return reports, seconds
+
+
+def drain_during(url: str, *, db: str, server_pgid: int | None, timeout: float) -> dict[str, Any]:
+    """``--drain during``: how long the API's own drainers take to empty the queue once the
+    client is done (looked at every :data:`DRAIN_POLL` s, for at most ``timeout``), and the
+    server's CPU meanwhile. The ``drain`` line (without its ``problems``)."""
+    with opened(url) as database:
+        cpu = None if server_pgid is None else _load.process_group_cpu(server_pgid)
+        started = time.perf_counter()
+        counts = before = queue_counts(database)
+        while counts.waiting and time.perf_counter() - started < timeout:
+            time.sleep(DRAIN_POLL)
+            counts = queue_counts(database)
+        seconds = time.perf_counter() - started
+        cpu_after = None if server_pgid is None else _load.process_group_cpu(server_pgid)
+    server = None if cpu is None or cpu_after is None else cpu_after - cpu
+    backlog = before.waiting
+    return {
+        "mode": "drain",
+        "db": db,
+        "drain": "during",
+        "events": backlog,
+        "seconds": round(seconds, 2),
+        "events_per_s": round(backlog / seconds, 1) if backlog and seconds > 0 else None,
+        "waiting": counts.waiting,
+        "parked": counts.parked,
+        "server_cpu": None if server is None or seconds <= 0 else round(server / seconds, 2),
+        "server_cpu_us_per_event": (
+            round(1e6 * server / backlog, 1) if server is not None and backlog else None
+        ),
+    }
+
+
+def drain_problems(line: dict[str, Any], *, queued: int, uncertain: int) -> list[str]:
+    """What is wrong with a ``drain`` line, given the events the client saw answered
+    ``queued`` and those it is unsure of: events left queued or set aside, failures, and
+    (``--drain after``, where nothing else drains) a backlog other than the events queued,
+    or applied other than the backlog."""
+    problems = []
+    if line["waiting"]:
+        problems.append(f"the drain left {line['waiting']} events queued")
+    if line["parked"]:
+        problems.append(f"{line['parked']} queued events set aside by failing drains")
+    if line.get("failed"):
+        problems.append(f"{line['failed']} failures of a queued event in the drain")
+    if line["drain"] == "after":
+        before = line["queued_before"]
+        if not queued <= before <= queued + uncertain:
+            problems.append(f"{before} events queued, {queued} answered queued (+{uncertain})")
+        if line["events"] != before:
+            problems.append(f"the drain applied {line['events']} events of {before} queued")
+    return problems
+
+
+def drain_entry() -> int:
+    """``drain`` mode (see :func:`drain_after`): the application's settings from the
+    environment, as the API's; prints ``{"ready": true}``, waits for a line on stdin, then
+    runs :func:`~parrain.worker.jobs.drain_queued_events` until nothing is waiting (while
+    another process drains, PostgreSQL's drain lock makes a round return at once: it looks
+    again after :data:`DRAIN_RETRY` s) and prints what it did as one JSON line."""
+    from parrain.config import Settings
+    from parrain.db.session import Database
+    from parrain.kit.clock import SystemClock
+    from parrain.logging import configure_logging
+    from parrain.members.service import MemberKeys
+    from parrain.worker.jobs import drain_queued_events
+
+    settings = Settings()
+    configure_logging(settings.log)
+    database = Database(settings.database)
+    try:
+        keys = MemberKeys.from_settings(settings.crypto)
+        clock = SystemClock()
+        queue_counts(database)  # connected before the clock starts
+        print(json.dumps({"ready": True}), flush=True)
+        if not sys.stdin.readline():
+            return 1
+        cpu = time.process_time()
+        applied = failed = rounds = retries = 0
+        while True:
+            report = drain_queued_events(
+                database=database,
+                keys=keys,
+                clock=clock,
+                batch_size=settings.referrals.drain_batch_size,
+            )
+            rounds += 1
+            applied += report.applied
+            failed += report.failed
+            if report.waiting == 0:
+                break
+            if report.applied == 0 and report.failed == 0:
+                retries += 1
+                time.sleep(DRAIN_RETRY)
+        result = {
+            "applied": applied,
+            "failed": failed,
+            "rounds": rounds,
+            "retries": retries,
+            "waiting": report.waiting,
+            "parked": report.parked,
+            "cpu": time.process_time() - cpu,
+        }
+        print(json.dumps(result), flush=True)
+    finally:
+        database.dispose()
+    return 0
+
+
 # --------------------------------------------------------------------------- the client
 
 
@@ -508,6 +832,7 @@ class Tally:
     lags: list[float] = field(default_factory=list)  # open loop: how late a send started
     events: int = 0
     acknowledged: int = 0  # events answered with an outcome
+    queued: int = 0  # of those, answered ``queued``: the drain must apply them
     outcomes: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     error_samples: list[str] = field(default_factory=list)
@@ -542,11 +867,15 @@ class Client:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.stream = EventStream(plan)
-        self.target = _load.Target.from_url(
-            plan.base_url, headers={"Authorization": f"Bearer {plan.api_key}"}
+        authorization = {"Authorization": f"Bearer {plan.api_key}"}
+        self.target = _load.Target.from_url(plan.base_url, headers=authorization)
+        #: The queued modes' requests: the same, with ``Prefer: respond-async``.
+        self.queued_target = _load.Target.from_url(
+            plan.base_url, headers={**authorization, "Prefer": RESPOND_ASYNC}
         )
         self.trivial_request = self.target.get("/health/live")
         self.acknowledged = 0  # warm-ups included: what the database must hold
+        self.queued = 0  # of those, answered ``queued``
         self.uncertain = 0
         #: CPU seconds of this process and of the server during the last measured run.
         self.measured_cpu: tuple[float, float | None] = (0.0, None)
@@ -567,17 +896,21 @@ class Client:
             return {"events": self.stream.take(self.plan.batch_size)}
         return self.stream.next()
 
-    def _maker(self, kind: str, sent: dict[int, list[dict[str, Any]]]) -> Any:
-        """``make(i)`` for :mod:`_load`: the next request of ``kind``; the events request
-        ``i`` carries are kept in ``sent[i]`` for the check of its answer."""
+    def _maker(
+        self, kind: str, sent: dict[int, list[dict[str, Any]]], *, queued: bool = False
+    ) -> Any:
+        """``make(i)`` for :mod:`_load`: the next request of ``kind`` (with ``Prefer:
+        respond-async`` if ``queued``); the events request ``i`` carries are kept in
+        ``sent[i]`` for the check of its answer."""
         if kind == "trivial":
             request = self.trivial_request
             return lambda index: request
+        target = self.queued_target if queued else self.target
 
         def make(index: int) -> bytes:
             body = self.next_body(kind)
             sent[index] = body["events"] if kind == "batch" else [body]
-            return self.target.post_json("/v1/events", body)
+            return target.post_json("/v1/events", body)
 
         return make
 
@@ -597,15 +930,30 @@ class Client:
 
     @staticmethod
     def events(
-        result: _load.Result, tally: Tally, sent: list[dict[str, Any]], *, batch: bool
+        result: _load.Result,
+        tally: Tally,
+        sent: list[dict[str, Any]],
+        *,
+        batch: bool,
+        queued: bool = False,
     ) -> None:
+        """Check one answer to the events ``sent`` and count it in ``tally``. Applied at
+        once: status 200, each event ``accepted`` or ``ignored``. Queued (``Prefer:
+        respond-async``): status 202 with ``Preference-Applied: respond-async``, each event
+        ``queued`` and, for a batch, the counts agreeing with its results. An event answered
+        with an outcome is acknowledged (it is stored) even when that outcome is an error
+        of the mode (``queued`` when applied at once, or the reverse)."""
         response = result.response
         if response is None:
             kind, _, detail = (result.error or "error").partition(":")
             tally.error(kind, detail.strip(), events=len(sent))
             return
-        if response.status != 200:
+        if response.status != (202 if queued else 200):
             tally.error(f"http_{response.status}", response.text, events=len(sent))
+            return
+        applied = response.header("preference-applied")
+        if queued and applied != RESPOND_ASYNC:
+            tally.error("preference_not_applied", repr(applied), events=len(sent))
             return
         try:
             answer = response.json()
@@ -616,10 +964,12 @@ class Client:
         if [result.get("event_id") for result in results] != [event["id"] for event in sent]:
             tally.error("wrong_results", json.dumps(answer)[:300], events=len(sent))
             return
+        statuses: Counter[str] = Counter()
         for event, outcome in zip(sent, results, strict=True):
             status = outcome.get("status")
-            if status == "accepted":
-                tally.outcomes[f"{event['type']}:accepted"] += 1
+            statuses[status if status in ("accepted", "ignored", "queued") else "refused"] += 1
+            if status in ("accepted", "queued"):
+                tally.outcomes[f"{event['type']}:{status}"] += 1
             elif status == "ignored":
                 tally.outcomes[f"{event['type']}:ignored:{outcome.get('reason')}"] += 1
             else:
@@ -627,60 +977,81 @@ class Client:
                 tally.error("refused", json.dumps(outcome))
                 continue
             tally.acknowledged += 1
+            if status == "queued":
+                tally.queued += 1
+            if (status == "queued") != queued:
+                tally.error("not_queued" if queued else "queued", json.dumps(outcome))
+        if queued and batch:
+            counts = {key: answer.get(key) for key in ("accepted", "ignored", "queued", "refused")}
+            if counts != {key: statuses[key] for key in counts}:
+                tally.error("wrong_counts", json.dumps(counts))
         tally.events += len(sent)
         tally.latencies.append(result.latency)
 
-    def _tally(self, kind: str, run: _load.Run, sent: dict[int, list[dict[str, Any]]]) -> Tally:
+    def _tally(
+        self,
+        kind: str,
+        run: _load.Run,
+        sent: dict[int, list[dict[str, Any]]],
+        *,
+        queued: bool = False,
+    ) -> Tally:
         tally = Tally(unsent=run.unsent)
         for result in sorted(run.results, key=lambda result: result.index):
             if kind == "trivial":
                 self.trivial(result, tally)
             else:
-                self.events(result, tally, sent.pop(result.index), batch=kind == "batch")
+                events = sent.pop(result.index)
+                self.events(result, tally, events, batch=kind == "batch", queued=queued)
             tally.lags.append(result.lag)
             tally.requests += 1
         if sent:  # every request made must have an answer or an error
             tally.error("unanswered", f"{len(sent)} requests", events=sum(map(len, sent.values())))
         self.acknowledged += tally.acknowledged
+        self.queued += tally.queued
         self.uncertain += tally.uncertain
         return tally
 
     # Closed loop: each connection sends its next request when the last one is answered.
 
-    def closed_loop(self, kind: str, seconds: float, connections: int) -> tuple[Tally, float]:
+    def closed_loop(
+        self, kind: str, seconds: float, connections: int, *, queued: bool = False
+    ) -> tuple[Tally, float]:
         if self.plan.warmup > 0 and kind != "batch":  # a batch is long enough as it is
             sent: dict[int, list[dict[str, Any]]] = {}
             run = _load.closed_loop(
                 self.target,
-                self._maker(kind, sent),
+                self._maker(kind, sent, queued=queued),
                 connections=connections,
                 seconds=self.plan.warmup,
                 timeout=REQUEST_TIMEOUT,
             )
-            self._tally(kind, run, sent)
+            self._tally(kind, run, sent, queued=queued)
         sent = {}
         run = self._measured(
             lambda: _load.closed_loop(
                 self.target,
-                self._maker(kind, sent),
+                self._maker(kind, sent, queued=queued),
                 connections=connections,
                 seconds=seconds,
                 timeout=REQUEST_TIMEOUT,
             )
         )
-        return self._tally(kind, run, sent), run.elapsed
+        return self._tally(kind, run, sent, queued=queued), run.elapsed
 
     # Open loop: request i is due at start + i / rate, whatever happened to the others; a
     # request that waited for a free connection counts its wait.
 
-    def open_loop(self, seconds: float, rate: float, connections: int) -> tuple[Tally, float]:
+    def open_loop(
+        self, seconds: float, rate: float, connections: int, *, queued: bool = False
+    ) -> tuple[Tally, float]:
         """Requests the server could not take by ``seconds`` + :data:`PACED_GRACE` after the
         start are not sent at all: they are counted in ``unsent`` and fail the target."""
         sent: dict[int, list[dict[str, Any]]] = {}
         run = self._measured(
             lambda: _load.open_loop(
                 self.target,
-                self._maker("single", sent),
+                self._maker("single", sent, queued=queued),
                 rate=rate,
                 seconds=seconds,
                 max_in_flight=connections,
@@ -688,7 +1059,7 @@ class Client:
                 timeout=REQUEST_TIMEOUT,
             )
         )
-        return self._tally("single", run, sent), run.elapsed
+        return self._tally("single", run, sent, queued=queued), run.elapsed
 
 
 def line_of(tally: Tally, mode: str, plan: Plan, elapsed: float, cpu: float) -> dict[str, Any]:
@@ -729,23 +1100,28 @@ def client_main(plan: Plan) -> None:
     trivial_per_s: float | None = None
     for mode in plan.modes:
         log(f"  {mode}: {plan.seconds:.0f}s")
+        shape, queued = mode_shape(mode)
         cpu = time.process_time()
-        if mode == "single_paced":
-            tally, elapsed = client.open_loop(plan.seconds, plan.rate, plan.paced_connections)
+        if shape == "single_paced":
+            tally, elapsed = client.open_loop(
+                plan.seconds, plan.rate, plan.paced_connections, queued=queued
+            )
         else:
-            connections = plan.batch_connections if mode == "batch" else plan.connections
-            tally, elapsed = client.closed_loop(mode, plan.seconds, connections)
+            connections = plan.batch_connections if shape == "batch" else plan.connections
+            tally, elapsed = client.closed_loop(shape, plan.seconds, connections, queued=queued)
         line = line_of(tally, mode, plan, elapsed, time.process_time() - cpu)
         client_cpu, server_cpu = client.measured_cpu
         add_cpu_per_request(line, tally, client=client_cpu, server=server_cpu, elapsed=elapsed)
         errors = line["errors"]
-        if mode == "trivial":
+        if queued:
+            line["drain"] = plan.drain
+        if shape == "trivial":
             trivial_per_s = len(tally.latencies) / elapsed
             line["connections"] = plan.connections
             line["requests_per_s"] = round(trivial_per_s, 1)
             line["target"] = None
             line["met"] = None
-        elif mode == "single":
+        elif shape == "single":
             per_s = tally.events / elapsed
             ratio = None if trivial_per_s is None else per_s / trivial_per_s
             line["connections"] = plan.connections
@@ -757,7 +1133,7 @@ def client_main(plan: Plan) -> None:
             line["ratio"] = None if ratio is None else round(ratio, 3)
             line["target"] = {"ratio_to_trivial_at_least": TARGET_RATIO}
             line["met"] = None if ratio is None else ratio >= TARGET_RATIO and errors == 0
-        elif mode == "single_paced":
+        elif shape == "single_paced":
             p99 = line["p99_ms"]
             line["rate_per_s"] = plan.rate
             line["events"] = tally.events
@@ -776,7 +1152,7 @@ def client_main(plan: Plan) -> None:
             line["events_per_s"] = round(per_s, 1)
             line["target"] = {"events_per_s_at_least": TARGET_BATCH_EVENTS_PER_S}
             line["met"] = per_s >= TARGET_BATCH_EVENTS_PER_S and errors == 0
-        if mode != "trivial":
+        if shape != "trivial":
             line["outcomes"] = dict(sorted(tally.outcomes.items()))
         if errors:
             line["error_kinds"] = dict(tally.errors)
@@ -784,7 +1160,12 @@ def client_main(plan: Plan) -> None:
         print(json.dumps(line), flush=True)
     print(
         json.dumps(
-            {"mode": "_totals", "acknowledged": client.acknowledged, "uncertain": client.uncertain}
+            {
+                "mode": "_totals",
+                "acknowledged": client.acknowledged,
+                "queued": client.queued,
+                "uncertain": client.uncertain,
+            }
         ),
         flush=True,
     )
@@ -803,40 +1184,81 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["client"]:
         return client_entry(argv[1:])
+    if argv[:1] == ["drain"]:
+        return drain_entry()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "postgresql"), required=True)
     parser.add_argument(
         "--database-url",
         help="use this database instead of a fresh one (it is migrated; rows are left behind)",
     )
-    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=MODES,
+        default=list(MODES),
+        help="the modes to run, in the order given (default: all)",
+    )
+    parser.add_argument(
+        "--drain",
+        choices=DRAINS,
+        default="after",
+        help=(
+            "who applies the queued modes' events: 'after' (default): the API only stores "
+            f"them, and once the client is done {DRAIN_PROCESSES} drain processes of this "
+            "script apply them, timed; 'during': each API process drains in a thread while "
+            "it serves, and the time the queue takes to empty after the client is reported"
+        ),
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=1800.0,
+        help="the longest the drain may take after the client, in seconds (default 1800)",
+    )
     parser.add_argument("--seconds", type=float, default=20.0, help="measured length of a mode")
     parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured lead-in per mode")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--connections", type=int, default=16, help="trivial and single")
-    parser.add_argument("--batch-connections", type=int, default=2)
     parser.add_argument(
-        "--paced-connections", type=int, default=64, help="single_paced: most requests in flight"
+        "--connections", type=int, default=16, help="trivial, single and single_queued"
     )
-    parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=500.0, help="single_paced requests/s")
+    parser.add_argument("--batch-connections", type=int, default=2, help="batch and batch_queued")
+    parser.add_argument(
+        "--paced-connections",
+        type=int,
+        default=64,
+        help="single_paced and single_queued_paced: most requests in flight",
+    )
+    parser.add_argument("--batch-size", type=int, default=1000, help="events per batch")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=500.0,
+        help="single_paced and single_queued_paced: requests/s",
+    )
     parser.add_argument("--members", type=int, default=2000, help="members enrolled")
     parser.add_argument("--clicks", type=int, default=5000, help="link clicks seeded")
     parser.add_argument("--seed", type=int, default=20_261_130)
     args = parser.parse_args(argv)
 
     run_id = f"{random.Random().getrandbits(32):08x}"
+    queued_modes = any(mode_shape(mode)[1] for mode in args.modes)
     started = time.perf_counter()
     with fresh_database(args.db, args.database_url) as url:
         migrate(url, args.db)
         api_key, codes, tokens = seed(url, members=args.members, clicks=args.clicks, run_id=run_id)
+        drain_in_api = args.drain == "during"
         log(
             f"{args.db}: seeded {len(codes)} members, {len(tokens)} clicks in "
             f"{time.perf_counter() - started:.0f}s; starting {args.workers} workers"
+            + (f" (drain: {args.drain})" if queued_modes else "")
         )
+        drain_line: dict[str, Any] | None = None
         with (
             tempfile.TemporaryDirectory(prefix="parrain-bench-plan-") as directory,
-            api_server(url, port=free_port(), workers=args.workers) as base_url,
+            api_server(
+                url, port=free_port(), workers=args.workers, drain_in_api=drain_in_api
+            ) as base_url,
         ):
             plan = Plan(
                 db=args.db,
@@ -854,16 +1276,38 @@ def main(argv: Sequence[str] | None = None) -> int:
                 batch_size=args.batch_size,
                 rate=args.rate,
                 seed=args.seed,
+                drain=args.drain,
                 server_pgid=SERVER_PGIDS.get(base_url),
             )
             plan_path = Path(directory) / "plan.json"
             plan_path.write_text(json.dumps(asdict(plan)), encoding="utf-8")
             budget = len(args.modes) * (args.seconds + args.warmup) + 2 * REQUEST_TIMEOUT
             lines = run_client(plan_path, timeout=budget)
-        totals = lines[-1]
+            totals = lines[-1]
+            if queued_modes:
+                log(f"  drain ({args.drain}): {totals['queued']} events answered queued")
+                if args.drain == "after":
+                    settling = time.perf_counter()
+                    _support.settle_statistics(url)
+                    log(f"  statistics settled in {time.perf_counter() - settling:.1f}s")
+                    drain_line = drain_after(
+                        url, db=args.db, processes=DRAIN_PROCESSES, timeout=args.drain_timeout
+                    )
+                else:
+                    drain_line = drain_during(
+                        url,
+                        db=args.db,
+                        server_pgid=plan.server_pgid,
+                        timeout=args.drain_timeout,
+                    )
+                print(json.dumps(drain_line), flush=True)
         found = check_database(
             url, acknowledged=totals["acknowledged"], uncertain=totals["uncertain"]
         )
+        if drain_line is not None:
+            found["problems"] += drain_problems(
+                drain_line, queued=totals["queued"], uncertain=totals["uncertain"]
+            )
     log(f"{args.db}: {json.dumps(found)}; {time.perf_counter() - started:.0f}s in all")
     return 1 if found["problems"] else 0
 
