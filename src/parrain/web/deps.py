@@ -21,12 +21,11 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request, Response
-from fastapi.routing import APIRoute
+from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy.exc import DBAPIError
@@ -309,25 +308,6 @@ async def api_key_of(request: Request, scope: ApiKeyScope) -> ApiKeyRead:
     scheme, credentials = get_authorization_scheme_param(request.headers.get("authorization"))
     bearer = credentials if scheme.lower() == "bearer" and credentials else None
     return await _admit_api_key(request, bearer or request.headers.get(API_KEY_HEADER), scope)
-
-
-def api_key_first(scope: ApiKeyScope) -> type[APIRoute]:
-    """A route class whose routes admit a request by its API key (:func:`api_key_of`) before
-    anything else, its body's validation included, as :func:`require_api_key` would, but
-    without a dependency for FastAPI to solve on every request. Such a route declares
-    :data:`API_KEY_SECURITY` in its ``openapi_extra``."""
-
-    class ApiKeyFirstRoute(APIRoute):
-        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            handler = super().get_route_handler()
-
-            async def admitted(request: Request) -> Response:
-                await api_key_of(request, scope)
-                return await handler(request)
-
-            return admitted
-
-    return ApiKeyFirstRoute
 
 
 async def _admit_api_key(

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Path, Request, Response
+from fastapi.routing import APIRoute
 from pydantic import Discriminator, Tag, TypeAdapter
 from sqlalchemy.orm import Session
 
@@ -43,7 +44,6 @@ from parrain.web.deps import (
     EventsKeyDep,
     MemberKeysDep,
     SettingsDep,
-    api_key_first,
     api_key_of,
     operator,
     run_blocking,
@@ -180,10 +180,8 @@ def wake_drainer(state: Any) -> None:
         drainer.wake()
 
 
-def _respond_async(prefer: str | None) -> bool:
+def _respond_async(prefer: str) -> bool:
     """Whether the ``Prefer`` header (RFC 7240) asks for ``respond-async``."""
-    if not prefer:
-        return False
     return any(
         part.split(";", 1)[0].split("=", 1)[0].strip().lower() == "respond-async"
         for part in prefer.split(",")
@@ -212,29 +210,29 @@ _PREFER_PARAMETER = {
 _EVENTS_BODY: TypeAdapter[EventBatch | Event] = TypeAdapter(_EventsShape)
 
 
-class _EventsRoute(api_key_first(ApiKeyScope.EVENTS)):  # type: ignore[misc]
-    """The events route: its API key checked first (:func:`api_key_first`), then a JSON body
+class _EventsRoute(APIRoute):
+    """The events route: its API key checked first, before the body is read (as a
+    dependency would: a request without a key is a 401 whatever its body), then a JSON body
     that validates goes straight to :func:`post_events`, without FastAPI's dependency
     solving and body handling around it (on this route they cost as much as storing the
     event). Anything else (not JSON, not valid) goes through FastAPI's own handler, which
-    reads the same body and answers its usual errors; the OpenAPI description is FastAPI's,
-    from the route's signature."""
+    reads the same body and answers its usual errors. The OpenAPI description is FastAPI's,
+    from the route's signature, with the key's security declared in ``openapi_extra``."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        # The key, then FastAPI's handler.
-        checked: Callable[[Request], Coroutine[Any, Any, Response]] = super().get_route_handler()
+        fastapi_handler = super().get_route_handler()
 
         async def events(request: Request) -> Response:
+            await api_key_of(request, ApiKeyScope.EVENTS)
             media_type = request.headers.get("content-type", "").partition(";")[0].strip()
             if media_type.lower() == "application/json":
-                await api_key_of(request, ApiKeyScope.EVENTS)
                 try:
                     body = _EVENTS_BODY.validate_python(json.loads(await request.body()))
                 except ValueError:  # not JSON, or not valid: FastAPI says why, as for any route
                     pass
                 else:
                     return await post_events(body, request)
-            return await checked(request)
+            return await fastapi_handler(request)
 
         return events
 
@@ -257,13 +255,10 @@ async def post_events(body: EventsBody, request: Request) -> Response:
     applied (or refused) is a 200.
     """
     # The busiest route: its API key is checked by its route class (before the body is
-    # read), the Prefer header and the app's parts are read here, rather than through
-    # dependencies (FastAPI solves each on every request, and those would cost more than
-    # queuing an event).
-    # Several Prefer fields are one list (RFC 7240).
+    # read, _EventsRoute); the Prefer header and the app's parts are read here rather than through
+    # dependencies (FastAPI solves each on every request, and they would cost more than
+    # queuing an event). Several Prefer fields are one list (RFC 7240).
     respond_async = _respond_async(", ".join(request.headers.getlist("prefer")))
-    # The app's parts straight from its state rather than as dependencies: on this route,
-    # the busiest, each dependency FastAPI solves costs more than queuing an event.
     state = request.app.state
     database: Database = state.database
     clock: Clock = state.clock
