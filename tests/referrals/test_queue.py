@@ -459,6 +459,37 @@ def test_an_event_that_fails_once_is_applied_by_a_later_round(
     assert programme.progress(ann).friends_counted == 1
 
 
+def test_a_batch_that_failed_while_another_drain_took_its_events_ends_the_round_cleanly(
+    database: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch fails; before its events are looked up one by one, another process's drain
+    has applied them: nothing is left to retry, nothing is counted, and the round ends."""
+    programme = Programme.launch(database, clock)
+    ann = programme.enrol("ann")
+    [(install, signup)] = invitations(programme, ann, ["f1"])
+    real_apply, real_next = events.apply_work, event_queue.next_queued
+    failing = iter([True])
+
+    def fails_once(session: Session, items: Sequence[Work], **kwargs: Any) -> list[EventOutcome]:
+        if next(failing, False):
+            raise RuntimeError("this drain fails")
+        return real_apply(session, items, **kwargs)
+
+    def after_another_drain(*, session: Session, limit: int, skip: Any = ()) -> list[str]:
+        # Meanwhile, another process drains everything (its own transactions).
+        assert drain_queued_events(database=database, keys=KEYS, clock=clock).applied == 2
+        return real_next(session=session, limit=limit, skip=skip)
+
+    queue(programme, [install, signup])
+    monkeypatch.setattr(event_queue, "apply_work", fails_once)
+    monkeypatch.setattr(event_queue, "next_queued", after_another_drain)
+    assert drain_all(programme) == DrainRound(applied=0, failed=0, waiting=0, parked=0)
+    assert [outcome(programme, body["id"]).status for body in (install, signup)] == [
+        "accepted",
+        "accepted",
+    ]
+
+
 # At rest
 
 

@@ -238,6 +238,8 @@ def drain_queued_events(
                     session=session, limit=batch_size, skip=skipped
                 )
             )
+            if not ids:  # another process drained them meanwhile
+                continue
             went_through, alone = _apply_one_by_one(database, ids, keys=keys, clock=clock)
             applied += went_through
             if not went_through and (
