@@ -646,13 +646,19 @@ def process_group_cpu(pgid: int) -> float | None:
     """User + system CPU seconds used so far by the live processes of the process group
     ``pgid`` (a server started with ``start_new_session=True``: its pid). Linux only (reads
     ``/proc``); None elsewhere. Processes that already exited are not counted."""
+    by_process = process_group_cpu_by_pid(pgid)
+    return None if by_process is None else sum(by_process.values())
+
+
+def process_group_cpu_by_pid(pgid: int) -> dict[int, float] | None:
+    """:func:`process_group_cpu`, process by process: CPU seconds by pid."""
     import os
 
     proc = Path("/proc")
     if not proc.is_dir():
         return None
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    found: dict[int, float] = {}
     for entry in proc.iterdir():
         if not entry.name.isdigit():
             continue
@@ -662,5 +668,17 @@ def process_group_cpu(pgid: int) -> float | None:
             continue
         fields = stat.rpartition(")")[2].split()
         if int(fields[2]) == pgid:  # fields after the name: state ppid pgrp ...
-            total += int(fields[11]) + int(fields[12])  # utime stime
-    return total / tick
+            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick  # utime stime
+    return found
+
+
+def cpu_split(
+    before: dict[int, float] | None, after: dict[int, float] | None, seconds: float
+) -> list[float] | None:
+    """The CPU each process used between two :func:`process_group_cpu_by_pid` readings, in
+    cores over ``seconds``, busiest first, leaving out processes under 0.01 core (a server's
+    supervisor): how evenly a server's workers shared the load."""
+    if before is None or after is None or seconds <= 0:
+        return None
+    used = [(cpu - before.get(pid, 0.0)) / seconds for pid, cpu in after.items()]
+    return sorted((round(cores, 2) for cores in used if cores >= 0.01), reverse=True)

@@ -879,16 +879,23 @@ class Client:
         self.uncertain = 0
         #: CPU seconds of this process and of the server during the last measured run.
         self.measured_cpu: tuple[float, float | None] = (0.0, None)
+        self.measured_split: list[float] | None = None
 
     def _measured(self, work: Any) -> _load.Run:
         client = time.process_time()
-        server = server_cpu_seconds(self.plan)
+        pgid = self.plan.server_pgid
+        server = None if pgid is None else _load.process_group_cpu_by_pid(pgid)
         run: _load.Run = work()
-        server_after = server_cpu_seconds(self.plan)
+        server_after = None if pgid is None else _load.process_group_cpu_by_pid(pgid)
         self.measured_cpu = (
             time.process_time() - client,
-            None if server is None or server_after is None else server_after - server,
+            None
+            if server is None or server_after is None
+            else sum(server_after.values()) - sum(server.values()),
         )
+        #: Each server process's share during the run, in cores, busiest first: with few
+        #: connections the kernel may hand most of them to one worker.
+        self.measured_split = _load.cpu_split(server, server_after, run.elapsed)
         return run
 
     def next_body(self, kind: str) -> dict[str, Any]:
@@ -1112,6 +1119,7 @@ def client_main(plan: Plan) -> None:
         line = line_of(tally, mode, plan, elapsed, time.process_time() - cpu)
         client_cpu, server_cpu = client.measured_cpu
         add_cpu_per_request(line, tally, client=client_cpu, server=server_cpu, elapsed=elapsed)
+        line["server_cpu_by_process"] = client.measured_split
         errors = line["errors"]
         if queued:
             line["drain"] = plan.drain

@@ -288,3 +288,45 @@ def test_the_parser_handles_split_and_informational_responses() -> None:
         load.ResponseParser().feed(b"SSH-2.0-OpenSSH\r\n\r\n")
     with pytest.raises(load.ProtocolError):
         load.ResponseParser().feed(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n")
+
+
+def test_the_cpu_of_a_process_group_is_split_by_process_busiest_first() -> None:
+    """A session of two processes, one spinning and one asleep: the spinning one's share is
+    reported (the sleeping one, under 0.01 core, left out), and the group's total is the sum
+    of its processes."""
+    import os
+    import signal
+    import subprocess
+
+    spin = "while True: pass"
+    leader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import subprocess, sys, time\n"
+            f"subprocess.Popen([sys.executable, '-c', {spin!r}])\n"
+            f"time.sleep(30)",
+        ],
+        start_new_session=True,
+    )
+    try:
+        time.sleep(0.5)  # both started
+        before = load.process_group_cpu_by_pid(leader.pid)
+        started = time.monotonic()
+        time.sleep(1.0)
+        after = load.process_group_cpu_by_pid(leader.pid)
+        total = load.process_group_cpu(leader.pid)
+        seconds = time.monotonic() - started
+    finally:
+        os.killpg(leader.pid, signal.SIGKILL)
+        leader.wait()
+    assert before is not None
+    assert after is not None
+    assert len(after) == 2
+    assert total is not None
+    assert total >= sum(after.values())
+    split = load.cpu_split(before, after, seconds)
+    assert split is not None
+    assert len(split) == 1
+    assert 0.1 <= split[0] <= 1.05
+    assert load.cpu_split(None, after, seconds) is None
