@@ -143,23 +143,23 @@ class EventRows:
         with DriverCursor.of(self.session) as cursor:
             cursor.executemany(
                 self.dequeue_sql if dequeue else self.update_sql,
-                [
-                    (
-                        json.dumps(
-                            {
-                                "event_id": outcome.event_id,
-                                "type": outcome.type,
-                                "status": outcome.status,
-                                "reason": outcome.reason,
-                                "friend_id": _text(outcome.friend_id),
-                                "enrolment_id": _text(outcome.enrolment_id),
-                            }
-                        ),
-                        outcome.event_id,
-                    )
-                    for outcome in outcomes
-                ],
+                [(outcome_json(outcome), outcome.event_id) for outcome in outcomes],
             )
+
+
+def outcome_json(outcome: EventOutcome) -> str:
+    """An outcome as its ``outcome`` column holds it: ``outcome.model_dump(mode="json")`` as
+    SQLAlchemy's JSON type writes it (``json.dumps``), without pydantic's work for it."""
+    return json.dumps(
+        {
+            "event_id": outcome.event_id,
+            "type": outcome.type,
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "friend_id": _text(outcome.friend_id),
+            "enrolment_id": _text(outcome.enrolment_id),
+        }
+    )
 
 
 def _text(value: UUID | None) -> str | None:

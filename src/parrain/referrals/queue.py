@@ -52,6 +52,7 @@ from parrain.referrals.events import (
     apply_work,
     canonical_body,
     canonical_hash,
+    outcome_json,
     prepare_batch,
 )
 from parrain.referrals.handlers import Work
@@ -189,7 +190,7 @@ def _claim(
                     event.type,
                     event.digest,
                     received,
-                    _QUEUED_JSON % (json.dumps(event.id), json.dumps(event.type)),
+                    outcome_json(_queued_outcome(event)),
                     event.key,
                     event.body,
                 )
@@ -197,11 +198,6 @@ def _claim(
     return inserted
 
 
-# The outcome JSON of a queued event, as ``set_outcomes`` writes outcomes (keys in order).
-_QUEUED_JSON = (
-    '{"event_id": %s, "type": %s, "status": "queued", "reason": null, '
-    '"friend_id": null, "enrolment_id": null}'
-)
 #: Rows per claiming statement: 7 values each, well inside SQLite's and PostgreSQL's limits
 #: on a statement's parameters.
 _CLAIMS_PER_STATEMENT = 500

@@ -87,5 +87,4 @@ class EventDrainer:
             # A stalled round (every event failing: wrong keys, say) is not tried again at
             # once: the pause doubles, up to a minute, and is back to the poll after a
             # round that went through.
-            stalled = report.stalled
-            pause = min(2 * pause, MAX_PAUSE_SECONDS) if stalled else self._poll_seconds
+            pause = min(2 * pause, MAX_PAUSE_SECONDS) if report.stalled else self._poll_seconds
