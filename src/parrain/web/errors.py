@@ -240,7 +240,9 @@ def _answer(
     return error_response(error, headers=headers)
 
 
-async def _parrain_error(request: Request, error: Exception) -> Response:
+async def parrain_error_response(request: Request, error: Exception) -> Response:
+    """The answer to a :class:`ParrainError` raised while handling ``request``: the app's
+    handler of those (also called by a route served outside FastAPI's routing, ADR 29)."""
     assert isinstance(error, ParrainError)
     headers = dict(_CHALLENGE) if error.status_code == 401 else {}
     if isinstance(error, RateLimited):
@@ -284,6 +286,6 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ParrainError, _parrain_error)
+    app.add_exception_handler(ParrainError, parrain_error_response)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -59,17 +59,7 @@ class BodySizeLimitMiddleware:
                 return
             chunks.append(chunk)
             more_body = message.get("more_body", False)
-        body = b"".join(chunks)
-        delivered = False
-
-        async def replay() -> Message:
-            nonlocal delivered
-            if delivered:
-                return await receive()
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(b"".join(chunks), receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = RequestTooLarge(
@@ -78,6 +68,20 @@ class BodySizeLimitMiddleware:
         )
         # The rest of the body is never read, so the connection cannot be reused.
         await error_response(error, headers={"connection": "close"})(scope, receive, send)
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """``receive`` with ``body``, already read whole, delivered first."""
+    delivered = False
+
+    async def replay() -> Message:
+        nonlocal delivered
+        if delivered:
+            return await receive()
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 def _content_length(scope: Scope) -> str | None:

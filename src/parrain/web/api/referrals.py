@@ -6,7 +6,6 @@ key with the ``events`` scope. The funnel is the operators' (with the campaign r
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any
@@ -169,7 +168,7 @@ def queued_events_of(state: Any) -> QueuedEvents:
     queued: QueuedEvents | None = getattr(state, "queued_events", None)
     if queued is None:
         queued = state.queued_events = QueuedEvents(
-            state.database, state.clock, on_queued=lambda: wake_drainer(state)
+            state.database, state.clock, state.member_keys, on_queued=lambda: wake_drainer(state)
         )
     return queued
 
@@ -210,29 +209,38 @@ _PREFER_PARAMETER = {
 _EVENTS_BODY: TypeAdapter[EventBatch | Event] = TypeAdapter(_EventsShape)
 
 
+async def receive_events(request: Request) -> Response | None:
+    """``POST /v1/events`` with the least around it: the API key checked first, before the
+    body is read (as a dependency would: a request without a key is a 401 whatever its
+    body), then a JSON body that validates handed straight to :func:`post_events`, without
+    FastAPI's dependency solving and body handling (on this route they cost as much as
+    storing the event). ``None`` when the body is not JSON or not valid: FastAPI's own
+    handler of the route then reads it again and says why, as for any route.
+
+    Called by the app before its routing (ADR 29) and by the route itself
+    (:class:`_EventsRoute`), for a request that reaches it."""
+    await api_key_of(request, ApiKeyScope.EVENTS)
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip()
+    if media_type.lower() != "application/json":
+        return None
+    try:
+        body = _EVENTS_BODY.validate_json(await request.body())
+    except ValueError:  # not JSON, or not valid
+        return None
+    return await post_events(body, request)
+
+
 class _EventsRoute(APIRoute):
-    """The events route: its API key checked first, before the body is read (as a
-    dependency would: a request without a key is a 401 whatever its body), then a JSON body
-    that validates goes straight to :func:`post_events`, without FastAPI's dependency
-    solving and body handling around it (on this route they cost as much as storing the
-    event). Anything else (not JSON, not valid) goes through FastAPI's own handler, which
-    reads the same body and answers its usual errors. The OpenAPI description is FastAPI's,
-    from the route's signature, with the key's security declared in ``openapi_extra``."""
+    """The events route: :func:`receive_events`, else FastAPI's own handler (which answers
+    its usual errors). The OpenAPI description is FastAPI's, from the route's signature,
+    with the key's security declared in ``openapi_extra``."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         fastapi_handler = super().get_route_handler()
 
         async def events(request: Request) -> Response:
-            await api_key_of(request, ApiKeyScope.EVENTS)
-            media_type = request.headers.get("content-type", "").partition(";")[0].strip()
-            if media_type.lower() == "application/json":
-                try:
-                    body = _EVENTS_BODY.validate_python(json.loads(await request.body()))
-                except ValueError:  # not JSON, or not valid: FastAPI says why, as for any route
-                    pass
-                else:
-                    return await post_events(body, request)
-            return await fastapi_handler(request)
+            response = await receive_events(request)
+            return response if response is not None else await fastapi_handler(request)
 
         return events
 
@@ -254,10 +262,10 @@ async def post_events(body: EventsBody, request: Request) -> Response:
     Any answer that gives an event still `queued` is a 202; one where every event is
     applied (or refused) is a 200.
     """
-    # The busiest route: its API key is checked by its route class (before the body is
-    # read, _EventsRoute); the Prefer header and the app's parts are read here rather than through
-    # dependencies (FastAPI solves each on every request, and they would cost more than
-    # queuing an event). Several Prefer fields are one list (RFC 7240).
+    # The busiest route: its API key is checked before the body is read (receive_events);
+    # the Prefer header and the app's parts are read here rather than through dependencies
+    # (FastAPI solves each on every request, and they would cost more than queuing an
+    # event). Several Prefer fields are one list (RFC 7240).
     respond_async = _respond_async(", ".join(request.headers.getlist("prefer")))
     state = request.app.state
     database: Database = state.database
@@ -351,9 +359,8 @@ async def _queue(
 ) -> EventOutcome | EventIdReused | BatchResult:
     """Store the events for the drain (see :func:`post_events`)."""
     if not isinstance(body, EventBatch):
-        # One event: sealed here (tens of microseconds), queued with the others arriving now.
-        [sealed] = event_queue.seal_events(events=[body], keys=keys)
-        return await queued_events_of(state).submit(sealed)
+        # One event: sealed and queued with the others arriving now.
+        return await queued_events_of(state).submit(body)
     events = body.events
 
     def seal_and_queue() -> BatchResult:
