@@ -6,8 +6,11 @@ integration that does not need each event's outcome in the answer can have its e
 *queued*: :func:`queue_events` claims each id on its ``referral_events`` row, exactly as an
 event applied at once does (so idempotency is one rule for both: the same id with the same
 body answers the outcome so far, with another body :class:`EventIdReused`), and keeps the
-event's canonical JSON on the row, sealed under a data key of its own (AES-GCM, the key
-wrapped by the master key: the body holds personal data). Its outcome reads ``queued``.
+event's canonical JSON on the row, sealed (AES-GCM, bound to the event's id) under a data
+key wrapped by the master key: the body holds personal data. The events sealed together
+(a group of single events, a batch) share one data key, each row holding it wrapped, so
+sealing wraps once per group and a drain unwraps once per key. Its outcome reads
+``queued``.
 
 :func:`drain` applies the oldest queued events in one transaction, as a batch of events is
 applied (:func:`parrain.referrals.events.apply_work`), writes their outcomes and drops
@@ -45,6 +48,7 @@ from parrain.kit.crypto import (
     unwrap_data_key,
     wrap_data_key,
 )
+from parrain.kit.errors import DecryptionFailed, UnknownKeyId
 from parrain.members.service import MemberKeys
 from parrain.referrals.errors import EventIdReused
 from parrain.referrals.events import (
@@ -75,8 +79,8 @@ class SealedEvent:
     id: str
     type: str
     digest: str
-    key: bytes  # the event's data key, wrapped by the master key
-    body: bytes  # the canonical JSON, sealed under that data key
+    key: bytes  # the data key, wrapped by the master key (one per call of seal_events)
+    body: bytes  # the canonical JSON, sealed under that data key, bound to the event's id
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +92,9 @@ class QueueCounts:
     parked: int
 
 
-def _subject(event_id: str) -> str:
-    return f"event:{event_id}"
+#: What a wrapped data key of queued events is bound to: not one person's (a key seals a
+#: group of events), and only ever unwrapped for a queued body.
+_KEY_SUBJECT = "queued-events"
 
 
 def _context(event_id: str) -> str:
@@ -97,28 +102,47 @@ def _context(event_id: str) -> str:
 
 
 def seal_events(*, events: Sequence[Event], keys: MemberKeys) -> list[SealedEvent]:
-    """Hash and seal each event (no database): what :func:`queue_events` stores."""
+    """Hash and seal each event (no database): what :func:`queue_events` stores. The events
+    share one new data key, wrapped once."""
+    data_key = new_data_key()
+    wrapped = wrap_data_key(keys.keyring, data_key, subject=_KEY_SUBJECT).to_bytes()
     sealed: list[SealedEvent] = []
     for event in events:
         canonical = canonical_body(event)
-        data_key = new_data_key()
-        wrapped = wrap_data_key(keys.keyring, data_key, subject=_subject(event.id))
         sealed.append(
             SealedEvent(
                 id=event.id,
                 type=event.type,
                 digest=canonical_hash(canonical, keys),
-                key=wrapped.to_bytes(),
+                key=wrapped,
                 body=encrypt_field(data_key, canonical, context=_context(event.id)),
             )
         )
     return sealed
 
 
-def open_event(*, event_id: str, key: bytes, body: bytes, keys: MemberKeys) -> Event:
-    """The event a :class:`SealedEvent` holds, validated again."""
-    wrapped = WrappedKey.from_bytes(key)
-    data_key = unwrap_data_key(keys.keyring, wrapped, subject=_subject(event_id))
+def open_event(
+    *,
+    event_id: str,
+    key: bytes,
+    body: bytes,
+    keys: MemberKeys,
+    opened_keys: dict[bytes, bytes] | None = None,
+) -> Event:
+    """The event a :class:`SealedEvent` holds, validated again. ``opened_keys`` (wrapped →
+    data key) spares unwrapping a key again for the events sealed with it."""
+    data_key = opened_keys.get(key) if opened_keys is not None else None
+    if data_key is None:
+        wrapped = WrappedKey.from_bytes(key)
+        try:
+            data_key = unwrap_data_key(keys.keyring, wrapped, subject=_KEY_SUBJECT)
+        except UnknownKeyId:
+            raise
+        except DecryptionFailed:
+            # Queued before its group shared a key (ADR 29): the key is bound to its event.
+            data_key = unwrap_data_key(keys.keyring, wrapped, subject=f"event:{event_id}")
+        if opened_keys is not None:
+            opened_keys[key] = data_key
     canonical = decrypt_field(data_key, body, context=_context(event_id))
     return _EVENT.validate_python(json.loads(canonical))
 
@@ -231,8 +255,11 @@ def drain(
         found = cursor.query(sql, params)
     if not found:
         return 0
+    opened_keys: dict[bytes, bytes] = {}
     events = [
-        open_event(event_id=event_id, key=bytes(key), body=bytes(body), keys=keys)
+        open_event(
+            event_id=event_id, key=bytes(key), body=bytes(body), keys=keys, opened_keys=opened_keys
+        )
         for event_id, _, key, body in found
     ]
     batch = prepare_batch(events=events, keys=keys, clock=clock)

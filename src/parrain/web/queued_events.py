@@ -3,11 +3,12 @@
 A queued event costs its transaction far more than its own row: the ``BEGIN``, the
 commit's ``fsync``, the round trips. When many requests queue an event at once,
 :class:`QueuedEvents` queues them in one transaction: each request's coroutine hands its
-sealed event over and awaits it; the first one finding nobody at work starts a flush task,
+event over and awaits it; the first one finding nobody at work starts a flush task,
 which lets the requests already arriving reach it (a few turns of the event loop, for as
 long as more keep coming, at most :data:`GATHER_SECONDS`), queues them all at once, hands
-each request its result, and goes on while more arrived meanwhile. Queuing is one
-statement that claims every id (:func:`parrain.referrals.queue.queue_events`), run by
+each request its result, and goes on while more arrived meanwhile. A group is sealed
+together (one data key, wrapped once: :func:`parrain.referrals.queue.seal_events`), then
+queued by one statement that claims every id (:func:`parrain.referrals.queue.queue_events`), run by
 :meth:`Database.run_statements`: on PostgreSQL it commits by itself, one round trip; on
 SQLite it is a write transaction.
 
@@ -33,9 +34,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from parrain.db.session import Database
 from parrain.kit.clock import Clock
+from parrain.members.service import MemberKeys
 from parrain.referrals import queue
 from parrain.referrals.errors import EventIdReused
-from parrain.referrals.schemas import EventOutcome
+from parrain.referrals.schemas import Event, EventOutcome
 
 Result = EventOutcome | EventIdReused
 
@@ -53,6 +55,7 @@ class QueuedEvents:
         self,
         database: Database,
         clock: Clock,
+        keys: MemberKeys,
         *,
         on_queued: Callable[[], None] = lambda: None,
         max_items: int = 500,
@@ -61,15 +64,16 @@ class QueuedEvents:
             raise ValueError("a group holds at least one event")
         self._database = database
         self._clock = clock
+        self._keys = keys
         self._on_queued = on_queued
         self._max_items = max_items
-        self._waiting: list[tuple[queue.SealedEvent, asyncio.Future[Result]]] = []
+        self._waiting: list[tuple[Event, asyncio.Future[Result]]] = []
         self._flush: asyncio.Task[None] | None = None
         self._thread: ThreadPoolExecutor | None = None
         #: Sizes of the groups queued so far (a bounded tail, for tests and diagnostics).
         self.group_sizes: list[int] = []
 
-    async def submit(self, event: queue.SealedEvent) -> Result:
+    async def submit(self, event: Event) -> Result:
         """Queue ``event`` (with whatever else is handed over) and return its result."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Result] = loop.create_future()
@@ -113,14 +117,15 @@ class QueuedEvents:
         finally:
             self._flush = None
 
-    async def _on_thread(self, events: list[queue.SealedEvent]) -> list[Result]:
+    async def _on_thread(self, events: list[Event]) -> list[Result]:
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="parrain-queue")
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._queue, events)
 
-    def _queue(self, events: list[queue.SealedEvent]) -> list[Result]:
+    def _queue(self, events: list[Event]) -> list[Result]:
+        sealed = queue.seal_events(events=events, keys=self._keys)
         return self._database.run_statements(
-            lambda session: queue.queue_events(session=session, events=events, clock=self._clock)
+            lambda session: queue.queue_events(session=session, events=sealed, clock=self._clock)
         )
 
 
