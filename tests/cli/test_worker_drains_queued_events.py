@@ -21,7 +21,6 @@ from parrain.referrals import events as referral_events
 from parrain.referrals.models import ReferralEvent
 from parrain.referrals.queue import MAX_ATTEMPTS, queue_events, seal_events
 from parrain.referrals.schemas import EventOutcome
-from tests.cli.conftest import refused
 from tests.referrals.programme import EVENT, KEYS, Programme
 
 #: A master key that is not the development one.
@@ -121,17 +120,25 @@ def test_without_keys_the_worker_runs_its_other_jobs_while_nothing_is_queued(
     assert "webhooks delivered: 0, failed: 0, waiting: 0" in result.output
 
 
-def test_with_events_queued_and_no_keys_the_worker_refuses_clearly(
+def test_with_events_queued_and_no_keys_the_worker_says_so_and_runs_its_other_jobs(
     database: Database, database_url: str, now: FrozenClock, no_keys: pytest.MonkeyPatch
 ) -> None:
     """Queued events cannot be opened without the keys: the worker says so on one line
-    (exit 2, no traceback) and the events stay queued for a worker that has them."""
+    (no traceback), runs the jobs that need no key all the same, and exits 2; the events
+    stay queued for a worker that has them."""
     programme = Programme.launch(database, now)
     body = programme.signup("bob", "device-bob")
     _queue(database, now, body)
 
-    line = refused(_worker(database_url), "keys_not_configured")
+    result = _worker(database_url)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error [keys_not_configured]: "), line
     assert "PARRAIN_CRYPTO_MASTER_KEYS" in line
+    assert "queued events not applied (no master key configured" in result.stdout
+    assert "expired pending transfers: 0; rewards posted: 0" in result.stdout
+    assert "webhooks delivered: 0, failed: 0, waiting: 0" in result.stdout
     assert _outcome(database, body["id"]).status == "queued"
 
     no_keys.setenv("PARRAIN_CRYPTO_ALLOW_DEVELOPMENT_KEYS", "true")
