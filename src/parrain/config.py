@@ -145,6 +145,16 @@ class ReferralSettings(BaseSettings):
             "process wakes it at once)."
         ),
     )
+    parked_keep_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description=(
+            "Days an event received for later and set aside after failing is kept for a "
+            "person to mend and retry; then `parrain worker`'s hourly sweep discards it (its "
+            "sealed personal data deleted, its outcome `ignored`)."
+        ),
+    )
 
 
 class ConsentSettings(BaseSettings):

@@ -97,7 +97,7 @@ class EventRows:
         self.columns = columns
         mark = "?" if self.sqlite else "%s"
         self.mark = mark
-        json_mark = mark if self.sqlite else f"{mark}::json"
+        self.json_mark = json_mark = mark if self.sqlite else f"{mark}::json"
         self.insert_sql = (
             f"INSERT INTO {_EVENTS.name} (id, type, body_hash, received_at, outcome) "  # noqa: S608
             f"VALUES ({mark}, {mark}, {mark}, {mark}, {json_mark})"

@@ -20,7 +20,9 @@ is empty); SQLite's writers take turns anyway. A drain that fails is rolled back
 events still queued; :func:`record_failure` counts a failure against one event, and an
 event that failed :data:`MAX_ATTEMPTS` times is left aside (*parked*) and counted by
 :func:`queue_counts`, not drained again until :func:`retry_parked` (``parrain referral
-queued --retry-parked``) gives it its attempts back.
+queued --retry-parked``) gives it its attempts back. An event left aside longer than the
+settings keep it (``PARRAIN_REFERRALS_PARKED_KEEP_DAYS``) is discarded by the worker's
+hourly sweep (:func:`discard_parked`): its sealed body deleted, its outcome ``ignored``.
 
 Events are applied in the order received (``received_at``, then id), which need not be the
 order they happened in: events are applied in any order anyway (see
@@ -33,6 +35,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
@@ -67,6 +70,8 @@ from parrain.referrals.schemas import Event, EventOutcome
 MAX_ATTEMPTS = 5
 #: The named lock one drain at a time holds (PostgreSQL).
 DRAIN_LOCK = "referral_events:drain"
+#: The ``reason`` of a parked event discarded (:func:`discard_parked`).
+DISCARDED = "set_aside_too_long"
 
 _EVENT = TypeAdapter[Event](Event)
 
@@ -338,3 +343,37 @@ def retry_parked(*, session: Session) -> int:
             )
         )
     return count
+
+
+def discard_parked(
+    *, session: Session, clock: Clock, keep_days: int, limit: int = 500
+) -> list[str]:
+    """Discard up to ``limit`` events left aside and received more than ``keep_days`` ago:
+    nobody mended what failed them, and their sealed bodies hold personal data. Each
+    loses its body and key, and its outcome becomes ``ignored`` with reason
+    :data:`DISCARDED` (a replay answers that; an event that still matters is sent again
+    under a new id). The ids discarded; an event retried meanwhile is left alone."""
+    if keep_days < 1:
+        raise ValueError("parked events are kept at least a day")
+    rows = EventRows(session)
+    mark = rows.mark
+    parked = f"{QUEUED} AND queued_attempts >= {MAX_ATTEMPTS}"
+    cutoff = rows.columns.encode("received_at", clock.now() - timedelta(days=keep_days))
+    with DriverCursor.of(session) as cursor:
+        found = cursor.query(
+            f"SELECT id, type FROM referral_events WHERE {parked} "  # noqa: S608
+            f"AND received_at < {mark} ORDER BY received_at, id LIMIT {int(limit)}",
+            (cutoff,),
+        )
+        discarded: list[str] = []
+        for event_id, event_type in found:
+            outcome = EventOutcome(
+                event_id=event_id, type=event_type, status="ignored", reason=DISCARDED
+            )
+            changed = cursor.query(
+                f"UPDATE referral_events SET outcome = {rows.json_mark}, queued_key = NULL, "  # noqa: S608
+                f"queued_body = NULL WHERE id = {mark} AND {parked} RETURNING id",
+                (outcome_json(outcome), event_id),
+            )
+            discarded.extend(event_id for (event_id,) in changed)
+    return discarded

@@ -187,6 +187,26 @@ def sweep_retention(
     return erased
 
 
+def discard_parked_events(
+    *, database: Database, clock: Clock, keep_days: int, batch_size: int = 500
+) -> int:
+    """Discard the queued events set aside longer than ``keep_days``
+    (:func:`parrain.referrals.queue.discard_parked`), a batch per transaction; how many."""
+    discarded = 0
+    while True:
+        ids = database.run(
+            lambda session: event_queue.discard_parked(
+                session=session, clock=clock, keep_days=keep_days, limit=batch_size
+            )
+        )
+        discarded += len(ids)
+        if len(ids) < batch_size:
+            break
+    if discarded:
+        _log.info("parked_events_discarded", count=discarded)
+    return discarded
+
+
 @dataclass(frozen=True, slots=True)
 class DrainRound:
     applied: int  # queued events applied

@@ -167,7 +167,8 @@ def queued(
     ] = False,
 ) -> None:
     """The marketplace events received for later and not applied yet (ADR 28): waiting for
-    a drain, and left aside after failing too many drains."""
+    a drain, and left aside after failing too many drains (discarded by ``parrain worker``
+    once received more than PARRAIN_REFERRALS_PARKED_KEEP_DAYS ago)."""
     state = state_of(ctx)
     out = console()
     if retry_parked:
