@@ -5,12 +5,15 @@ recently and events retried meanwhile are left alone."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from parrain.audit.models import AuditEntry
 from parrain.cli.app import app
 from parrain.db.session import Database
 from parrain.kit.clock import FrozenClock
@@ -77,6 +80,19 @@ def test_an_event_set_aside_longer_than_kept_is_discarded_for_good(
     [other] = queue(programme, [{**old, "email": "someone.else@example.org"}])
     assert isinstance(other, EventIdReused)
     assert _discard(programme) == 0
+    [entry] = [e for e in _audit_entries(database) if e.action == "referral_events.discarded"]
+    assert (entry.actor, entry.subject) == ("system:referrals", "referral_events")
+    assert json.loads(entry.details) == {
+        "event_ids": [old["id"]],
+        "reason": DISCARDED,
+        "keep_days": KEEP_DAYS,
+    }
+
+
+def _audit_entries(database: Database) -> list[AuditEntry]:
+    return list(
+        database.read(lambda s: s.scalars(select(AuditEntry).order_by(AuditEntry.seq)).all())
+    )
 
 
 def test_an_event_retried_is_not_discarded_and_batches_go_on_until_none_is_left(

@@ -40,6 +40,7 @@ from datetime import timedelta
 from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
+from parrain.audit import service as audit
 from parrain.db.locks import try_lock_name
 from parrain.db.session import DriverCursor
 from parrain.kit.clock import Clock
@@ -70,6 +71,8 @@ from parrain.referrals.schemas import Event, EventOutcome
 MAX_ATTEMPTS = 5
 #: The named lock one drain at a time holds (PostgreSQL).
 DRAIN_LOCK = "referral_events:drain"
+#: Who discards parked events, in the audit log.
+SYSTEM_ACTOR = "system:referrals"
 #: The ``reason`` of a parked event discarded (:func:`discard_parked`).
 DISCARDED = "set_aside_too_long"
 
@@ -352,7 +355,8 @@ def discard_parked(
     nobody mended what failed them, and their sealed bodies hold personal data. Each
     loses its body and key, and its outcome becomes ``ignored`` with reason
     :data:`DISCARDED` (a replay answers that; an event that still matters is sent again
-    under a new id). The ids discarded; an event retried meanwhile is left alone."""
+    under a new id). The ids discarded, written to the audit log; an event retried
+    meanwhile is left alone."""
     if keep_days < 1:
         raise ValueError("parked events are kept at least a day")
     rows = EventRows(session)
@@ -376,4 +380,13 @@ def discard_parked(
                 (outcome_json(outcome), event_id),
             )
             discarded.extend(event_id for (event_id,) in changed)
+    if discarded:
+        audit.record(
+            session=session,
+            actor=SYSTEM_ACTOR,
+            action="referral_events.discarded",
+            subject="referral_events",
+            details={"event_ids": discarded, "reason": DISCARDED, "keep_days": keep_days},
+            clock=clock,
+        )
     return discarded
