@@ -34,6 +34,7 @@ class Permission(enum.StrEnum):
     AUDIT_VIEW = "audit.view"
     APIKEYS_MANAGE = "apikeys.manage"
     OPERATORS_MANAGE = "operators.manage"
+    EVENTS_MANAGE = "events.manage"  # the marketplace's events set aside after failing
 
 
 _ALL: Final = frozenset(Role)
@@ -49,6 +50,7 @@ PERMISSIONS: Final[Mapping[Permission, frozenset[Role]]] = {
     Permission.AUDIT_VIEW: frozenset({Role.ADMIN, Role.AUDITOR}),
     Permission.APIKEYS_MANAGE: frozenset({Role.ADMIN}),
     Permission.OPERATORS_MANAGE: frozenset({Role.ADMIN}),
+    Permission.EVENTS_MANAGE: frozenset({Role.ADMIN}),
 }
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
@@ -75,6 +75,9 @@ DRAIN_LOCK = "referral_events:drain"
 SYSTEM_ACTOR = "system:referrals"
 #: The ``reason`` of a parked event discarded (:func:`discard_parked`).
 DISCARDED = "set_aside_too_long"
+#: What an operator's retry of the parked events is, in the audit log
+#: (:func:`retry_parked_by`).
+RETRIED = "referral_events.retried"
 
 _EVENT = TypeAdapter[Event](Event)
 
@@ -390,3 +393,53 @@ def discard_parked(
             clock=clock,
         )
     return discarded
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    """An event left aside, as a person is shown it: never anything of its sealed body."""
+
+    id: str
+    type: str
+    received_at: datetime
+    attempts: int  # failed drains so far (at least :data:`MAX_ATTEMPTS`)
+
+
+def parked_events(*, session: Session, limit: int) -> list[ParkedEvent]:
+    """Up to ``limit`` events left aside, oldest first (``received_at``, then id): their id,
+    type, when received and failed drains; their bodies stay sealed, and are not read."""
+    if limit < 1:
+        raise ValueError("a list of parked events holds at least one")
+    rows = EventRows(session)
+    sql = (
+        "SELECT id, type, received_at, queued_attempts FROM referral_events "  # noqa: S608
+        f"WHERE {QUEUED} AND queued_attempts >= {MAX_ATTEMPTS} "
+        f"ORDER BY received_at, id LIMIT {int(limit)}"
+    )
+    with DriverCursor.of(session) as cursor:
+        found = cursor.query(sql)
+    return [
+        ParkedEvent(
+            id=event_id,
+            type=event_type,
+            received_at=rows.columns.decode_columns(["received_at"], (received,))["received_at"],
+            attempts=int(attempts),
+        )
+        for event_id, event_type, received, attempts in found
+    ]
+
+
+def retry_parked_by(*, session: Session, actor: str, clock: Clock) -> int:
+    """:func:`retry_parked` on ``actor``'s behalf (an operator), written to the audit log
+    in the same transaction when it gave any event its attempts back; how many."""
+    count = retry_parked(session=session)
+    if count:
+        audit.record(
+            session=session,
+            actor=actor,
+            action=RETRIED,
+            subject="referral_events",
+            details={"count": count},
+            clock=clock,
+        )
+    return count

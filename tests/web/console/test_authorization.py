@@ -49,6 +49,8 @@ NEEDS: Final[dict[tuple[str, str], Permission | str]] = {
     ("GET", "/console/api-keys"): Permission.APIKEYS_MANAGE,
     ("POST", "/console/api-keys"): Permission.APIKEYS_MANAGE,
     ("POST", "/console/api-keys/{key_id}/revoke"): Permission.APIKEYS_MANAGE,
+    ("GET", "/console/events"): Permission.EVENTS_MANAGE,
+    ("POST", "/console/events/retry"): Permission.EVENTS_MANAGE,
 }
 
 WHO: Final[list[Role | None]] = [None, *Role]

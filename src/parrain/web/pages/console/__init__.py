@@ -7,7 +7,8 @@
   the form of a draft (:mod:`.campaign_form` reads it);
 - :mod:`.audit`: the auditor's view (the chain, notices, consent records, the bundle);
 - :mod:`.apikeys`: the integration API keys (created, shown once, revoked);
-- :mod:`.payouts`: the payout batches, their items, and reconciliation with PayPal.
+- :mod:`.payouts`: the payout batches, their items, and reconciliation with PayPal;
+- :mod:`.events`: the marketplace's events received for later and set aside, retried.
 
 Every page needs a session (without one it redirects to the sign-in page) and one
 permission of :mod:`parrain.operators.roles` (without it, a 403 page). Every form carries
@@ -16,7 +17,7 @@ the session's CSRF token. See docs/adr/0020-operator-sign-in-and-roles.md.
 
 from fastapi import APIRouter
 
-from parrain.web.pages.console import apikeys, audit, campaigns, payouts, sign_in
+from parrain.web.pages.console import apikeys, audit, campaigns, events, payouts, sign_in
 
 router = APIRouter(include_in_schema=False)
 router.include_router(sign_in.router)
@@ -24,5 +25,6 @@ router.include_router(campaigns.router)
 router.include_router(audit.router)
 router.include_router(apikeys.router)
 router.include_router(payouts.router)
+router.include_router(events.router)
 
 __all__ = ["router"]
