@@ -8,9 +8,9 @@ which lets the requests already arriving reach it (a few turns of the event loop
 long as more keep coming, at most :data:`GATHER_SECONDS`), queues them all at once, hands
 each request its result, and goes on while more arrived meanwhile. A group is sealed
 together (one data key, wrapped once: :func:`parrain.referrals.queue.seal_events`), then
-queued by one statement that claims every id (:func:`parrain.referrals.queue.queue_events`), run by
-:meth:`Database.run_statements`: on PostgreSQL it commits by itself, one round trip; on
-SQLite it is a write transaction.
+queued by one statement that claims every id (:func:`parrain.referrals.queue.
+queue_events`), run by :meth:`Database.run_statements`: on PostgreSQL it commits by
+itself, one round trip; on SQLite it is a write transaction.
 
 That work runs on one thread of its own per process, one group at a time, while the event
 loop goes on reading requests (and gathering the next group) during its round trips or its
